@@ -1,0 +1,204 @@
+//! The kernel's pmem API as Rust functions, with the mapping-aware routing
+//! that makes it honest on every file: cache-line memory is flushed,
+//! byte-granular (eADR) memory is not, and page-granular memory is
+//! remembered and msynced by [`wmb_pmem`].
+
+#![allow(unsafe_code)]
+
+use crate::engine::{self, ops};
+use crate::mapping::{self, dirty, Granularity};
+use crate::Error;
+
+/// Copies `n` bytes to persistent memory; when it returns the data has left
+/// the CPU caches or is on its way by non-temporal stores. Not fenced: call
+/// [`wmb_pmem`] to make it durable.
+///
+/// # Safety
+/// `src` is readable and `dst` writable for `n` bytes, and they do not
+/// overlap. With `n == 0` any pointers are accepted.
+#[inline]
+pub unsafe fn memcpy_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
+    if n == 0 {
+        return;
+    }
+    match mapping::special_granularity(dst as usize) {
+        // SAFETY (all arms): the caller's contract; the current table is
+        // runnable by construction of the dispatcher.
+        None => unsafe { (ops().copy)(dst, src, n) },
+        Some(g) => unsafe {
+            (ops().copy_noflush)(dst, src, n);
+            if g == Granularity::Page {
+                dirty::record(dst as usize, n);
+            }
+        },
+    }
+}
+
+/// Overlap-safe [`memcpy_to_pmem`].
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes (they may overlap).
+#[inline]
+pub unsafe fn memmove_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
+    if n == 0 {
+        return;
+    }
+    match mapping::special_granularity(dst as usize) {
+        // SAFETY (all arms): the caller's contract.
+        None => unsafe { (ops().r#move)(dst, src, n) },
+        Some(g) => unsafe {
+            (ops().move_noflush)(dst, src, n);
+            if g == Granularity::Page {
+                dirty::record(dst as usize, n);
+            }
+        },
+    }
+}
+
+/// Fills `n` bytes with `c` and writes them back; not fenced.
+///
+/// # Safety
+/// `dst` writable for `n` bytes.
+#[inline]
+pub unsafe fn memset_pmem(dst: *mut u8, c: u8, n: usize) {
+    if n == 0 {
+        return;
+    }
+    match mapping::special_granularity(dst as usize) {
+        // SAFETY (all arms): the caller's contract.
+        None => unsafe { (ops().set)(dst, c, n) },
+        Some(g) => unsafe {
+            (ops().set_noflush)(dst, c, n);
+            if g == Granularity::Page {
+                dirty::record(dst as usize, n);
+            }
+        },
+    }
+}
+
+/// Zeroes `n` bytes of persistent memory (kernel 4.4's `clear_pmem`).
+///
+/// # Safety
+/// `dst` writable for `n` bytes.
+#[inline]
+pub unsafe fn clear_pmem(dst: *mut u8, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { memset_pmem(dst, 0, n) }
+}
+
+/// Writes back a range written with ordinary stores (kernel 4.5's
+/// `arch_wb_cache_pmem`); not fenced.
+///
+/// # Safety
+/// `addr` is mapped for `n` bytes.
+#[inline]
+pub unsafe fn arch_wb_cache_pmem(addr: *const u8, n: usize) {
+    if n == 0 {
+        return;
+    }
+    match mapping::special_granularity(addr as usize) {
+        // SAFETY: the caller's contract.
+        None => unsafe { (ops().flush)(addr, n) },
+        Some(Granularity::Page) => dirty::record(addr as usize, n),
+        Some(_) => {}
+    }
+}
+
+/// Writes back and invalidates a range (`arch_invalidate_pmem`); not fenced.
+///
+/// # Safety
+/// `addr` is mapped for `n` bytes.
+#[inline]
+pub unsafe fn arch_invalidate_pmem(addr: *const u8, n: usize) {
+    if n == 0 {
+        return;
+    }
+    if mapping::special_granularity(addr as usize) == Some(Granularity::Page) {
+        dirty::record(addr as usize, n);
+    }
+    // SAFETY: the caller's contract.
+    unsafe { (ops().invalidate)(addr, n) }
+}
+
+/// Copies from persistent memory; returns 0.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes; no overlap.
+#[inline]
+pub unsafe fn memcpy_from_pmem(dst: *mut u8, src: *const u8, n: usize) -> i32 {
+    if n != 0 {
+        // SAFETY: the caller's contract.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
+    }
+    0
+}
+
+/// The fence: makes every earlier `memcpy_to_pmem`, `clear_pmem`,
+/// `memset_pmem`, `memmove_to_pmem` and `arch_wb_cache_pmem` of the calling
+/// thread durable (msyncing page-granular ranges). An msync failure is kept
+/// for [`drain`] and [`persist`].
+#[inline]
+pub fn wmb_pmem() {
+    // SAFETY: the fence has no preconditions.
+    unsafe { (ops().fence)() };
+    if dirty::has_dirty() {
+        dirty::sync_dirty();
+    }
+}
+
+/// [`wmb_pmem`], reporting an msync failure recorded since the last report.
+pub fn drain() -> Result<(), Error> {
+    wmb_pmem();
+    dirty::take_pending().map_or(Ok(()), Err)
+}
+
+/// Makes `[addr, addr + n)` durable: write back and fence, or msync on a
+/// page-granular mapping. Also reports an msync failure a void
+/// [`wmb_pmem`] of this thread recorded.
+///
+/// # Safety
+/// `addr` is mapped for `n` bytes.
+pub unsafe fn persist(addr: *const u8, n: usize) -> Result<(), Error> {
+    let pending = dirty::take_pending();
+    let now = match mapping::special_granularity(addr as usize) {
+        Some(Granularity::Page) if n != 0 => mapping::msync_range("pmem_sys_persist", addr as usize, n),
+        Some(_) => {
+            // SAFETY: no preconditions.
+            unsafe { (ops().fence)() };
+            Ok(())
+        }
+        None => {
+            // SAFETY: the caller's contract.
+            unsafe {
+                (ops().flush)(addr, n);
+                (ops().fence)();
+            }
+            Ok(())
+        }
+    };
+    match pending {
+        Some(e) => Err(e),
+        None => now,
+    }
+}
+
+/// True where this CPU can make stores durable by flush and fence.
+pub fn arch_has_pmem_api() -> bool {
+    crate::arch::has_pmem_api()
+}
+
+/// True where [`wmb_pmem`] orders and completes write-backs (the same as
+/// [`arch_has_pmem_api`] since PCOMMIT was withdrawn).
+pub fn arch_has_wmb_pmem() -> bool {
+    crate::arch::has_pmem_api()
+}
+
+/// The name of the table in use, e.g. `x86_64/avx2+clwb`.
+pub fn implementation() -> &'static str {
+    engine::implementation()
+}
+
+/// The CPU features detected, space separated.
+pub fn cpu_features() -> String {
+    engine::detect::features().names()
+}

@@ -1,0 +1,78 @@
+//! How to copy and flush, per instruction set, and nothing else: vector
+//! types, flush instructions and fences, and the tables stamped out from
+//! the generic algorithm in `engine::algo`.
+
+#![allow(unsafe_code)]
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod generic;
+#[cfg(not(target_arch = "x86_64"))]
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) use aarch64::{has_pmem_api, table};
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) use generic::{has_pmem_api, table};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86_64::{has_pmem_api, table};
+
+/// Stamps out one table: the leaves of every operation for one vector type,
+/// one flush and one invalidate instruction. The leading attributes (a
+/// `#[target_feature]`) go on every leaf that stores.
+macro_rules! ops_table {
+    ($(#[$leaf:meta])*, $V:ty, $nt:literal, $F:ty, $Inv:ty, $fence:path, $name:expr) => {{
+        use crate::engine::algo::{self, NoFlush};
+        use crate::engine::Ops;
+
+        // SAFETY (all leaves): the caller upholds `Ops`' contract (ranges
+        // valid, table runnable on this CPU), which is exactly what the
+        // generic algorithm requires.
+        $(#[$leaf])*
+        unsafe fn copy(d: *mut u8, s: *const u8, n: usize) {
+            algo::copy::<$V, $F, $nt>(d, s, n)
+        }
+        $(#[$leaf])*
+        unsafe fn copy_noflush(d: *mut u8, s: *const u8, n: usize) {
+            algo::copy::<$V, NoFlush, $nt>(d, s, n)
+        }
+        $(#[$leaf])*
+        unsafe fn r#move(d: *mut u8, s: *const u8, n: usize) {
+            algo::r#move::<$V, $F, $nt>(d, s, n)
+        }
+        $(#[$leaf])*
+        unsafe fn move_noflush(d: *mut u8, s: *const u8, n: usize) {
+            algo::r#move::<$V, NoFlush, $nt>(d, s, n)
+        }
+        $(#[$leaf])*
+        unsafe fn set(d: *mut u8, c: u8, n: usize) {
+            algo::set::<$V, $F, $nt>(d, c, n)
+        }
+        $(#[$leaf])*
+        unsafe fn set_noflush(d: *mut u8, c: u8, n: usize) {
+            algo::set::<$V, NoFlush, $nt>(d, c, n)
+        }
+        unsafe fn flush(p: *const u8, n: usize) {
+            algo::write_back::<$F>(p, n)
+        }
+        unsafe fn invalidate(p: *const u8, n: usize) {
+            algo::write_back::<$Inv>(p, n)
+        }
+        Ops {
+            name: $name,
+            copy,
+            copy_noflush,
+            r#move,
+            move_noflush,
+            set,
+            set_noflush,
+            flush,
+            invalidate,
+            fence: $fence,
+        }
+    }};
+}
+pub(crate) use ops_table;

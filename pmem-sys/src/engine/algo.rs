@@ -1,0 +1,376 @@
+//! The copy, fill and move algorithms, written once.
+//!
+//! Every tier of the engine is one of these functions instantiated with a
+//! vector type (how wide a store is, and how to make it non-temporal) and a
+//! flush type (which instruction writes a cache line back). Only the leaves
+//! in `arch/` carry `#[target_feature]`; everything here is
+//! `#[inline(always)]` so it is compiled inside those leaves with their
+//! instruction set.
+//!
+//! The shape of a durable copy (after PMDK's libpmem2 and the kernel's
+//! `__memcpy_flushcache`):
+//!
+//! ```text
+//!  dst:  |--head--|=========== body ===========|--tail--|
+//!        temporal  non-temporal, whole 64-byte  temporal
+//!        + flush   lines, no flush needed       + flush
+//! ```
+//!
+//! Copies shorter than the non-temporal threshold are temporal throughout
+//! and every touched line is flushed. A destination and length that are
+//! both 8-byte aligned never see a store narrower than 8 bytes, so aligned
+//! words are never torn into bytes.
+
+#![allow(unsafe_code)]
+
+use super::trace;
+use core::ptr;
+
+/// Bytes in one non-temporal body step: the x86 cache line.
+pub(crate) const LINE: usize = 64;
+
+/// A SIMD register type of one instruction set.
+pub(crate) trait Vector: Copy {
+    /// Bytes per load or store.
+    const WIDTH: usize;
+    /// # Safety
+    /// `p` is valid for reading `WIDTH` bytes (any alignment).
+    unsafe fn load(p: *const u8) -> Self;
+    /// # Safety
+    /// `p` is valid for writing `WIDTH` bytes (any alignment).
+    unsafe fn store(p: *mut u8, v: Self);
+    /// Non-temporal store.
+    /// # Safety
+    /// `p` is valid for writing `WIDTH` bytes and aligned to `WIDTH`.
+    unsafe fn stream(p: *mut u8, v: Self);
+    /// Every byte set to `b`.
+    /// # Safety
+    /// The instruction set of `Self` is available.
+    unsafe fn splat(b: u8) -> Self;
+}
+
+/// A cache-line write-back instruction.
+pub(crate) trait Flush {
+    /// False for the "no flush" variant used on byte-granular (eADR) and
+    /// page-granular mappings.
+    const ACTIVE: bool;
+    /// Cache-line size in bytes (a power of two).
+    fn line_size() -> usize;
+    /// # Safety
+    /// `p` is a mapped address.
+    unsafe fn flush_line(p: *const u8);
+}
+
+/// No flush at all: the platform or the page cache takes care of it.
+pub(crate) struct NoFlush;
+
+impl Flush for NoFlush {
+    const ACTIVE: bool = false;
+    #[inline(always)]
+    fn line_size() -> usize {
+        LINE
+    }
+    #[inline(always)]
+    unsafe fn flush_line(_: *const u8) {}
+}
+
+#[inline(always)]
+unsafe fn store<V: Vector>(p: *mut u8, v: V) {
+    trace::store(p, V::WIDTH);
+    V::store(p, v);
+}
+
+#[inline(always)]
+unsafe fn stream<V: Vector>(p: *mut u8, v: V) {
+    trace::stream(p, V::WIDTH);
+    V::stream(p, v);
+}
+
+#[inline(always)]
+unsafe fn store_scalar<T: Copy>(p: *mut u8, v: T) {
+    trace::store(p, core::mem::size_of::<T>());
+    ptr::write_unaligned(p.cast::<T>(), v);
+}
+
+/// Writes back every line that `[p, p + n)` touches.
+///
+/// # Safety
+/// The range is mapped.
+#[inline(always)]
+pub(crate) unsafe fn flush_range<F: Flush>(p: *const u8, n: usize) {
+    if !F::ACTIVE || n == 0 {
+        return;
+    }
+    let line = F::line_size();
+    let end = p as usize + n;
+    let mut a = p as usize & !(line - 1);
+    while a < end {
+        trace::flush(a as *const u8, line);
+        F::flush_line(a as *const u8);
+        a += line;
+    }
+}
+
+/// Copies `n` bytes with ordinary stores, using overlapping first/last
+/// stores instead of byte loops. Stores are never narrower than 8 bytes
+/// when `n >= 8`, and they start at offsets `0, k*width, n - width`, so an
+/// 8-aligned `d` and `n` keep every store 8-aligned.
+///
+/// # Safety
+/// `s` readable and `d` writable for `n` bytes; they do not overlap.
+#[inline(always)]
+unsafe fn copy_temporal<V: Vector>(d: *mut u8, s: *const u8, n: usize) {
+    if n >= V::WIDTH {
+        let mut i = 0;
+        while i + V::WIDTH <= n {
+            store(d.add(i), V::load(s.add(i)));
+            i += V::WIDTH;
+        }
+        if i < n {
+            let j = n - V::WIDTH;
+            store(d.add(j), V::load(s.add(j)));
+        }
+    } else if n >= 8 {
+        let mut i = 0;
+        while i + 8 <= n {
+            store_scalar(d.add(i), ptr::read_unaligned(s.add(i).cast::<u64>()));
+            i += 8;
+        }
+        if i < n {
+            let j = n - 8;
+            store_scalar(d.add(j), ptr::read_unaligned(s.add(j).cast::<u64>()));
+        }
+    } else if n >= 4 {
+        let a = ptr::read_unaligned(s.cast::<u32>());
+        let b = ptr::read_unaligned(s.add(n - 4).cast::<u32>());
+        store_scalar(d, a);
+        store_scalar(d.add(n - 4), b);
+    } else if n >= 2 {
+        let a = ptr::read_unaligned(s.cast::<u16>());
+        let b = ptr::read_unaligned(s.add(n - 2).cast::<u16>());
+        store_scalar(d, a);
+        store_scalar(d.add(n - 2), b);
+    } else if n == 1 {
+        store_scalar(d, *s);
+    }
+}
+
+/// Fills `n` bytes with ordinary stores; the same store pattern as
+/// [`copy_temporal`].
+///
+/// # Safety
+/// `d` writable for `n` bytes; the instruction set of `V` is available.
+#[inline(always)]
+unsafe fn set_temporal<V: Vector>(d: *mut u8, c: u8, n: usize) {
+    if n >= V::WIDTH {
+        let v = V::splat(c);
+        let mut i = 0;
+        while i + V::WIDTH <= n {
+            store(d.add(i), v);
+            i += V::WIDTH;
+        }
+        if i < n {
+            store(d.add(n - V::WIDTH), v);
+        }
+    } else if n >= 8 {
+        let w = u64::from_ne_bytes([c; 8]);
+        let mut i = 0;
+        while i + 8 <= n {
+            store_scalar(d.add(i), w);
+            i += 8;
+        }
+        if i < n {
+            store_scalar(d.add(n - 8), w);
+        }
+    } else if n >= 4 {
+        let w = u32::from_ne_bytes([c; 4]);
+        store_scalar(d, w);
+        store_scalar(d.add(n - 4), w);
+    } else if n >= 2 {
+        let w = u16::from_ne_bytes([c; 2]);
+        store_scalar(d, w);
+        store_scalar(d.add(n - 2), w);
+    } else if n == 1 {
+        store_scalar(d, c);
+    }
+}
+
+/// Splits `[d, d + n)` into a head up to the first line boundary, whole
+/// lines, and a tail. Returns `(head, body_end)`.
+#[inline(always)]
+pub(crate) fn split(d: usize, n: usize) -> (usize, usize) {
+    let head = d.wrapping_neg() & (LINE - 1);
+    let head = head.min(n);
+    let body = (n - head) & !(LINE - 1);
+    (head, head + body)
+}
+
+/// Whether a copy of `n` bytes takes the non-temporal path.
+#[inline(always)]
+fn use_nt<const NT: bool>(n: usize) -> bool {
+    NT && n >= LINE && n >= super::movnt_threshold_fast()
+}
+
+/// The durable copy: temporal head and tail written back with `F`,
+/// non-temporal body. Not fenced.
+///
+/// # Safety
+/// `s` readable and `d` writable for `n` bytes; no overlap; the
+/// instruction set of `V` and the instruction of `F` are available.
+#[inline(always)]
+pub(crate) unsafe fn copy<V: Vector, F: Flush, const NT: bool>(d: *mut u8, s: *const u8, n: usize) {
+    if !use_nt::<NT>(n) {
+        copy_temporal::<V>(d, s, n);
+        flush_range::<F>(d, n);
+        return;
+    }
+    let (head, body_end) = split(d as usize, n);
+    if head != 0 {
+        copy_temporal::<V>(d, s, head);
+        flush_range::<F>(d, head);
+    }
+    let mut i = head;
+    while i < body_end {
+        let mut j = 0;
+        while j < LINE {
+            stream(d.add(i + j), V::load(s.add(i + j)));
+            j += V::WIDTH;
+        }
+        i += LINE;
+    }
+    if i < n {
+        copy_temporal::<V>(d.add(i), s.add(i), n - i);
+        flush_range::<F>(d.add(i), n - i);
+    }
+}
+
+/// The durable fill; the same shape as [`copy`].
+///
+/// # Safety
+/// `d` writable for `n` bytes; the instruction sets are available.
+#[inline(always)]
+pub(crate) unsafe fn set<V: Vector, F: Flush, const NT: bool>(d: *mut u8, c: u8, n: usize) {
+    if !use_nt::<NT>(n) {
+        set_temporal::<V>(d, c, n);
+        flush_range::<F>(d, n);
+        return;
+    }
+    let (head, body_end) = split(d as usize, n);
+    if head != 0 {
+        set_temporal::<V>(d, c, head);
+        flush_range::<F>(d, head);
+    }
+    let v = V::splat(c);
+    let mut i = head;
+    while i < body_end {
+        let mut j = 0;
+        while j < LINE {
+            stream(d.add(i + j), v);
+            j += V::WIDTH;
+        }
+        i += LINE;
+    }
+    if i < n {
+        set_temporal::<V>(d.add(i), c, n - i);
+        flush_range::<F>(d.add(i), n - i);
+    }
+}
+
+/// One step of an overlapping move: at most one line, bounced through the
+/// stack so the stores cannot clobber source bytes not yet read.
+#[inline(always)]
+unsafe fn move_piece<V: Vector, F: Flush>(d: *mut u8, s: *const u8, len: usize, nt: bool) {
+    #[repr(align(64))]
+    struct Bounce([u8; LINE]);
+    let mut b = Bounce([0; LINE]);
+    ptr::copy_nonoverlapping(s, b.0.as_mut_ptr(), len);
+    if nt && len == LINE && (d as usize) % LINE == 0 {
+        let mut j = 0;
+        while j < LINE {
+            stream(d.add(j), V::load(b.0.as_ptr().add(j)));
+            j += V::WIDTH;
+        }
+    } else {
+        copy_temporal::<V>(d, b.0.as_ptr(), len);
+        flush_range::<F>(d, len);
+    }
+}
+
+/// The durable move: [`copy`] when the ranges do not overlap; otherwise
+/// line by line, forwards when `d < s` and backwards when `d > s`, so every
+/// source byte is read before any store can reach it.
+///
+/// # Safety
+/// `s` readable and `d` writable for `n` bytes (they may overlap); the
+/// instruction sets are available.
+#[inline(always)]
+pub(crate) unsafe fn r#move<V: Vector, F: Flush, const NT: bool>(d: *mut u8, s: *const u8, n: usize) {
+    let (du, su) = (d as usize, s as usize);
+    if du == su || du.abs_diff(su) >= n {
+        if du != su {
+            copy::<V, F, NT>(d, s, n);
+        } else {
+            // Moving onto itself stores nothing, but the caller still
+            // expects the range to be on its way to the media.
+            flush_range::<F>(d, n);
+        }
+        return;
+    }
+    let nt = use_nt::<NT>(n);
+    let (head, body_end) = split(du, n);
+    if du < su {
+        if head != 0 {
+            move_piece::<V, F>(d, s, head, nt);
+        }
+        let mut i = head;
+        while i < body_end {
+            move_piece::<V, F>(d.add(i), s.add(i), LINE, nt);
+            i += LINE;
+        }
+        if i < n {
+            move_piece::<V, F>(d.add(i), s.add(i), n - i, nt);
+        }
+    } else {
+        if body_end < n {
+            move_piece::<V, F>(d.add(body_end), s.add(body_end), n - body_end, nt);
+        }
+        let mut i = body_end;
+        while i > head {
+            i -= LINE;
+            move_piece::<V, F>(d.add(i), s.add(i), LINE, nt);
+        }
+        if head != 0 {
+            move_piece::<V, F>(d, s, head, nt);
+        }
+    }
+}
+
+/// Writes back (and, for an invalidating `F`, evicts) `[p, p + n)`.
+///
+/// # Safety
+/// The range is mapped.
+#[inline(always)]
+pub(crate) unsafe fn write_back<F: Flush>(p: *const u8, n: usize) {
+    flush_range::<F>(p, n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_covers_the_range_exactly() {
+        for d in 0..130usize {
+            for n in 0..300usize {
+                let (head, body_end) = split(d, n);
+                assert!(head <= n && body_end <= n, "d={d} n={n}");
+                assert!(head < LINE);
+                assert_eq!((body_end - head) % LINE, 0);
+                assert!(n - body_end < LINE || head + (n - head) == body_end);
+                if head < n {
+                    assert_eq!((d + head) % LINE, 0, "body starts on a line, d={d} n={n}");
+                }
+            }
+        }
+    }
+}
