@@ -1,0 +1,527 @@
+//! The C ABI: the only home of exported symbols (feature `capi`).
+//!
+//! Kernel names are kept verbatim; everything else starts with `pmem_sys_`,
+//! so nothing collides with PMDK's libpmem or libpmem2. Errors follow libc:
+//! NULL or -1, `errno`, and a thread-local message from
+//! `pmem_sys_errormsg()` naming the call, the argument and the reason.
+//! Fallible entry points catch panics and turn them into an error; the copy
+//! and flush paths cannot panic.
+//!
+//! The doc comments below are copied into `include/pmem.h` by cbindgen and
+//! are written for C readers, in the kernel-doc style of the kernel's
+//! `include/linux/pmem.h`.
+
+#![allow(unsafe_code, non_camel_case_types)]
+
+use crate::engine::knobs::{self, KnobError};
+use crate::mapping::{self, Granularity};
+use crate::{api, Error};
+use core::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, OnceLock};
+
+/// Persistent memory, as the kernel's `void __pmem`: cbindgen writes this
+/// type as `void __pmem` in the header.
+pub type pmem_void = c_void;
+
+/// Major version of the library.
+pub const PMEM_SYS_VERSION_MAJOR: c_int = 0;
+/// Minor version of the library.
+pub const PMEM_SYS_VERSION_MINOR: c_int = 1;
+/// Patch version of the library.
+pub const PMEM_SYS_VERSION_PATCH: c_int = 0;
+
+/// Granularity: the CPU caches are in the persistence domain (eADR).
+pub const PMEM_SYS_GRANULARITY_BYTE: c_int = 0;
+/// Granularity: flush cache lines, then fence (MAP_SYNC accepted, device-DAX).
+pub const PMEM_SYS_GRANULARITY_CACHE_LINE: c_int = 1;
+/// Granularity: the page cache stands between stores and media (msync).
+pub const PMEM_SYS_GRANULARITY_PAGE: c_int = 2;
+
+/// pmem_sys_map_file: create the file if missing, grow it if shorter.
+pub const PMEM_SYS_FILE_CREATE: c_uint = 1;
+/// pmem_sys_map_file: with CREATE, fail with EEXIST if the file exists.
+pub const PMEM_SYS_FILE_EXCL: c_uint = 2;
+/// pmem_sys_map_file: with CREATE, grow with ftruncate (sparse) instead of
+/// allocating every block.
+pub const PMEM_SYS_FILE_SPARSE: c_uint = 4;
+/// pmem_sys_map_file: with CREATE, path is a directory; map an unnamed
+/// temporary file created in it (O_TMPFILE).
+pub const PMEM_SYS_FILE_TMPFILE: c_uint = 8;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static STRING_RESULT: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+fn record(e: &Error) {
+    let msg = CString::new(e.message.replace('\0', "?")).unwrap_or_default();
+    LAST_ERROR.with(|l| *l.borrow_mut() = msg);
+    set_errno(e.errno);
+}
+
+/// Runs a fallible entry point: an error or a panic becomes `fallback`
+/// with errno and the message set.
+fn guard<T>(call: &str, fallback: T, f: impl FnOnce() -> Result<T, Error>) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            record(&e);
+            fallback
+        }
+        Err(_) => {
+            record(&Error::new(libc::EIO, call, "internal error", "a bug in pmem-sys (a Rust panic); please report it"));
+            fallback
+        }
+    }
+}
+
+/// Keeps `s` in a thread-local buffer and returns a pointer valid until the
+/// next string-returning call of the calling thread.
+fn thread_string(s: &str) -> *const c_char {
+    let c = CString::new(s.replace('\0', "?")).unwrap_or_default();
+    STRING_RESULT.with(|r| {
+        *r.borrow_mut() = c;
+        r.borrow().as_ptr()
+    })
+}
+
+/// A `'static` C copy of a `'static` str (table names: a handful).
+fn static_cstr(s: &'static str) -> *const c_char {
+    static CACHE: Mutex<Vec<(&'static str, &'static CStr)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, c)) = cache.iter().find(|(k, _)| *k == s) {
+        return c.as_ptr();
+    }
+    let c: &'static CStr = Box::leak(CString::new(s).unwrap_or_default().into_boxed_c_str());
+    cache.push((s, c));
+    c.as_ptr()
+}
+
+/// Reads a C string argument; `None` for NULL.
+///
+/// # Safety
+/// `p` is NULL or a valid NUL-terminated string.
+unsafe fn arg_str<'a>(p: *const c_char) -> Option<&'a CStr> {
+    // SAFETY: the caller's contract.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) })
+}
+
+/* ---- The 2015 kernel API --------------------------------------------- */
+
+/// memcpy_to_pmem - copy data to persistent memory
+/// @dst: destination, in persistent memory
+/// @src: source
+/// @n: number of bytes
+///
+/// When this returns, the data has left the CPU caches or is on its way to
+/// the media by non-temporal stores; it is not yet ordered. Call
+/// wmb_pmem() before relying on it. On a page-granular mapping the range is
+/// remembered and wmb_pmem() msyncs it. @n == 0 does nothing and accepts
+/// NULL pointers. The ranges must not overlap (see pmem_sys_memmove()).
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes, not overlapping.
+#[no_mangle]
+pub unsafe extern "C" fn memcpy_to_pmem(dst: *mut pmem_void, src: *const c_void, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { api::memcpy_to_pmem(dst.cast(), src.cast(), n) }
+}
+
+/// memcpy_from_pmem - copy data from persistent memory
+/// @dst: destination, ordinary memory
+/// @src: source, in persistent memory
+/// @n: number of bytes
+///
+/// Returns 0.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes, not overlapping.
+#[no_mangle]
+pub unsafe extern "C" fn memcpy_from_pmem(dst: *mut c_void, src: *const pmem_void, n: usize) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe { api::memcpy_from_pmem(dst.cast(), src.cast(), n) }
+}
+
+/// wmb_pmem - make earlier writes to persistent memory durable
+///
+/// Makes every earlier memcpy_to_pmem(), clear_pmem(), pmem_sys_memset(),
+/// pmem_sys_memmove() and arch_wb_cache_pmem() of the calling thread
+/// durable. On x86_64 this is an SFENCE, issued on every platform, eADR
+/// included. Ranges of page-granular mappings written by those calls are
+/// msynced here; an msync failure is kept and reported by the next
+/// pmem_sys_drain() or pmem_sys_persist() of this thread.
+#[no_mangle]
+pub extern "C" fn wmb_pmem() {
+    api::wmb_pmem()
+}
+
+/// arch_has_wmb_pmem - can wmb_pmem() make stores durable on this CPU?
+///
+/// True on x86_64 and aarch64; false for the portable fallback, where only
+/// page-granular mappings (msync) are durable.
+#[no_mangle]
+pub extern "C" fn arch_has_wmb_pmem() -> bool {
+    api::arch_has_wmb_pmem()
+}
+
+/// arch_has_pmem_api - does this CPU have the flush and fence instructions
+/// the pmem API needs?
+#[no_mangle]
+pub extern "C" fn arch_has_pmem_api() -> bool {
+    api::arch_has_pmem_api()
+}
+
+/// memremap_pmem - map a range of a file or device-DAX node
+/// @fd: an open regular file or device-DAX character device, read-write
+/// @offset: start in the file, a multiple of the page size (of the
+///          device's alignment for device-DAX)
+/// @size: bytes to map, non-zero, not past the end of the file
+///
+/// Maps shared and read-write, asking for MAP_SYNC first and falling back
+/// to MAP_SHARED when the filesystem refuses it (see
+/// pmem_sys_granularity()). The address is aligned for huge pages. @fd may
+/// be closed afterwards. Returns the address, or NULL with errno set
+/// (EBADF, EINVAL, EACCES, EOVERFLOW, ENODEV, ENOMEM...) and the reason in
+/// pmem_sys_errormsg().
+///
+/// # Safety
+/// None beyond those of mmap: the mapping is new memory.
+#[no_mangle]
+pub extern "C" fn memremap_pmem(fd: c_int, offset: u64, size: usize) -> *mut pmem_void {
+    guard("memremap_pmem", core::ptr::null_mut(), || mapping::memremap(fd, offset, size).map(|a| a as *mut pmem_void))
+}
+
+/// memunmap_pmem - unmap a mapping made by this library
+/// @addr: the start address memremap_pmem() or pmem_sys_map_file() returned
+///
+/// Returns 0, or -1 with errno EINVAL for NULL, an address inside but not
+/// at the start of a mapping, an unknown address, or a second unmap.
+#[no_mangle]
+pub extern "C" fn memunmap_pmem(addr: *mut pmem_void) -> c_int {
+    guard("memunmap_pmem", -1, || mapping::unmap(addr as usize).map(|()| 0))
+}
+
+/* ---- Later kernel calls ---------------------------------------------- */
+
+/// clear_pmem - zero a range of persistent memory
+/// @addr: start, in persistent memory
+/// @n: number of bytes
+///
+/// Like memcpy_to_pmem() from a zero source: not fenced.
+///
+/// # Safety
+/// `addr` writable for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn clear_pmem(addr: *mut pmem_void, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { api::clear_pmem(addr.cast(), n) }
+}
+
+/// arch_wb_cache_pmem - write back a range written with ordinary stores
+/// @addr: start, in persistent memory
+/// @n: number of bytes
+///
+/// Writes back every cache line the range touches (CLWB, CLFLUSHOPT or
+/// CLFLUSH; DC CVAP on aarch64). Not fenced: follow with wmb_pmem().
+///
+/// # Safety
+/// `addr` mapped for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn arch_wb_cache_pmem(addr: *mut pmem_void, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { api::arch_wb_cache_pmem(addr.cast_const().cast(), n) }
+}
+
+/// arch_invalidate_pmem - write back and invalidate a range
+/// @addr: start, in persistent memory
+/// @n: number of bytes
+///
+/// Not fenced: follow with wmb_pmem().
+///
+/// # Safety
+/// `addr` mapped for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn arch_invalidate_pmem(addr: *mut pmem_void, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { api::arch_invalidate_pmem(addr.cast_const().cast(), n) }
+}
+
+/* ---- pmem-sys extras -------------------------------------------------- */
+
+/// pmem_sys_memset - fill a range of persistent memory
+/// @dst: start, in persistent memory
+/// @c: the byte value (converted to unsigned char)
+/// @n: number of bytes
+///
+/// Like memcpy_to_pmem(): written back or streamed, not fenced.
+///
+/// # Safety
+/// `dst` writable for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_memset(dst: *mut pmem_void, c: c_int, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { api::memset_pmem(dst.cast(), c as u8, n) }
+}
+
+/// pmem_sys_memmove - copy to persistent memory, ranges may overlap
+/// @dst: destination, in persistent memory
+/// @src: source
+/// @n: number of bytes
+///
+/// Like memcpy_to_pmem(), correct for overlap in either direction.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_memmove(dst: *mut pmem_void, src: *const c_void, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { api::memmove_to_pmem(dst.cast(), src.cast(), n) }
+}
+
+/// pmem_sys_persist - make a range durable now
+/// @addr: start, in persistent memory
+/// @n: number of bytes
+///
+/// Writes back and fences (cache-line granularity), fences (byte), or
+/// msyncs the page-rounded range (page). Returns 0, or -1 with errno when
+/// the msync fails or when an earlier wmb_pmem() of this thread recorded
+/// an msync failure.
+///
+/// # Safety
+/// `addr` mapped for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_persist(addr: *const pmem_void, n: usize) -> c_int {
+    // SAFETY: the caller's contract.
+    guard("pmem_sys_persist", -1, || unsafe { api::persist(addr.cast(), n) }.map(|()| 0))
+}
+
+/// pmem_sys_drain - wmb_pmem() that reports failures
+///
+/// The same work as wmb_pmem(); returns 0, or -1 with errno when an msync
+/// of a page-granular range failed (now or in an earlier wmb_pmem() of
+/// this thread).
+#[no_mangle]
+pub extern "C" fn pmem_sys_drain() -> c_int {
+    guard("pmem_sys_drain", -1, || api::drain().map(|()| 0))
+}
+
+/// pmem_sys_map_file - open, optionally create, and map a file
+/// @path: the file (a directory with PMEM_SYS_FILE_TMPFILE)
+/// @size: bytes to map; 0 without CREATE maps the whole existing file
+/// @flags: PMEM_SYS_FILE_CREATE, _EXCL, _SPARSE, _TMPFILE
+/// @mode: permissions of a created file
+/// @mapped_size: if not NULL, receives the mapped length
+///
+/// Without CREATE a non-zero @size maps the first @size bytes (EINVAL when
+/// the file is shorter). CREATE grows a shorter file to @size and never
+/// shrinks a longer one. Returns the address, or NULL with errno set; a
+/// file this call created is removed again on failure.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `mapped_size` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_map_file(
+    path: *const c_char,
+    size: usize,
+    flags: c_uint,
+    mode: libc::mode_t,
+    mapped_size: *mut usize,
+) -> *mut pmem_void {
+    guard("pmem_sys_map_file", core::ptr::null_mut(), || {
+        // SAFETY: the caller's contract.
+        let p = unsafe { arg_str(path) }
+            .ok_or_else(|| Error::new(libc::EINVAL, "pmem_sys_map_file", "path NULL", "a path is required"))?;
+        let p = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p.to_bytes()));
+        let (addr, len) = mapping::map_file(p, size, flags, mode)?;
+        if !mapped_size.is_null() {
+            // SAFETY: the caller's contract: NULL or writable.
+            unsafe { *mapped_size = len };
+        }
+        Ok(addr as *mut pmem_void)
+    })
+}
+
+/// pmem_sys_mapping_size - the length of a mapping, as asked for
+/// @addr: the start of a mapping of this library
+///
+/// Returns the length in bytes (not rounded to pages), or 0 with errno
+/// EINVAL when @addr is not the start of a mapping.
+#[no_mangle]
+pub extern "C" fn pmem_sys_mapping_size(addr: *const pmem_void) -> usize {
+    guard("pmem_sys_mapping_size", 0, || mapping::mapping_size(addr as usize))
+}
+
+/// pmem_sys_granularity - the store granularity of a range
+/// @addr: start
+/// @n: number of bytes; the range must lie inside one mapping
+///
+/// Returns PMEM_SYS_GRANULARITY_BYTE, _CACHE_LINE or _PAGE, or -1 with
+/// errno EINVAL when the range is not inside one mapping of this library.
+#[no_mangle]
+pub extern "C" fn pmem_sys_granularity(addr: *const pmem_void, n: usize) -> c_int {
+    guard("pmem_sys_granularity", -1, || mapping::granularity("pmem_sys_granularity", addr as usize, n).map(|g| g as c_int))
+}
+
+/// pmem_sys_is_pmem - is a range finer than page granularity?
+/// @addr: start
+/// @n: number of bytes
+///
+/// True for byte and cache-line granularity. False for page granularity,
+/// and false with errno EINVAL for a range outside the mappings of this
+/// library.
+#[no_mangle]
+pub extern "C" fn pmem_sys_is_pmem(addr: *const pmem_void, n: usize) -> bool {
+    guard("pmem_sys_is_pmem", false, || {
+        mapping::granularity("pmem_sys_is_pmem", addr as usize, n).map(|g| g != Granularity::Page)
+    })
+}
+
+/// pmem_sys_mapping_reason - why a mapping has its granularity
+/// @addr: any address inside a mapping of this library
+///
+/// Returns a sentence such as "MAP_SYNC refused (EOPNOTSUPP): /tmp is not
+/// a DAX mount (tmpfs); page granularity, durability by msync", valid until
+/// the mapping is unmapped; NULL with errno EINVAL for other addresses.
+#[no_mangle]
+pub extern "C" fn pmem_sys_mapping_reason(addr: *const pmem_void) -> *const c_char {
+    guard("pmem_sys_mapping_reason", core::ptr::null(), || {
+        // The registry keeps the region (and its string) until unmapped.
+        mapping::reason(addr as usize).map(|r| mapping::reason_text(&r).as_ptr())
+    })
+}
+
+/// pmem_sys_errormsg - the last error of the calling thread
+///
+/// Names the call, the argument and the reason. Never NULL; empty when no
+/// call of this thread has failed.
+#[no_mangle]
+pub extern "C" fn pmem_sys_errormsg() -> *const c_char {
+    LAST_ERROR.with(|l| l.borrow().as_ptr())
+}
+
+/// pmem_sys_version - the library version, "MAJOR.MINOR.PATCH"
+#[no_mangle]
+pub extern "C" fn pmem_sys_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// pmem_sys_impl - the operation table in use
+///
+/// "<arch>/<copy>+<flush>", for example "x86_64/avx2+clwb",
+/// "x86_64/temporal+clflush", "aarch64/temporal+dc-cvap" or
+/// "generic/temporal+none". The string is static.
+#[no_mangle]
+pub extern "C" fn pmem_sys_impl() -> *const c_char {
+    guard("pmem_sys_impl", core::ptr::null(), || Ok(static_cstr(api::implementation())))
+}
+
+/// pmem_sys_movnt_threshold - copies of at least this many bytes (and at
+/// least one cache line) use non-temporal stores
+#[no_mangle]
+pub extern "C" fn pmem_sys_movnt_threshold() -> usize {
+    crate::engine::movnt_threshold()
+}
+
+/// pmem_sys_cpu_features - the CPU features detected
+///
+/// Space separated, named as in /proc/cpuinfo ("sse2 avx avx2 clflush
+/// clflushopt clwb"). The string is static.
+#[no_mangle]
+pub extern "C" fn pmem_sys_cpu_features() -> *const c_char {
+    static NAMES: OnceLock<CString> = OnceLock::new();
+    NAMES.get_or_init(|| CString::new(api::cpu_features()).unwrap_or_default()).as_ptr()
+}
+
+/// pmem_sys_knobs - the knobs in force
+///
+/// One line per knob that differs from its default ("PMEM_SYS_NO_AVX2=1
+/// (from the environment)"), then one per malformed environment value and
+/// why it was ignored. Empty when nothing is forced. Valid until the next
+/// string-returning pmem_sys_ call of the calling thread.
+#[no_mangle]
+pub extern "C" fn pmem_sys_knobs() -> *const c_char {
+    guard("pmem_sys_knobs", core::ptr::null(), || Ok(thread_string(&knobs::report())))
+}
+
+/// pmem_sys_set_option - change a knob at run time
+/// @name: the environment variable's name, e.g. "PMEM_SYS_NO_AVX2"
+/// @value: written as in the environment ("1", "0", "4096", "page"...);
+///         NULL restores the default
+///
+/// Re-selects the operation table atomically: calls in flight finish on
+/// the old one. Returns 0, or -1 with errno EINVAL for an unknown name or a
+/// malformed value (nothing changes then).
+///
+/// # Safety
+/// `name` and `value` are NULL or NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_set_option(name: *const c_char, value: *const c_char) -> c_int {
+    guard("pmem_sys_set_option", -1, || {
+        // SAFETY: the caller's contract.
+        let (n, v) = unsafe { (arg_str(name), arg_str(value)) };
+        let n = n.ok_or_else(|| Error::new(libc::EINVAL, "pmem_sys_set_option", "name NULL", "a knob name is required"))?;
+        let name = n.to_string_lossy();
+        let value = v.map(|v| v.to_string_lossy());
+        knobs::set_option(&name, value.as_deref()).map(|()| 0).map_err(|e| match e {
+            KnobError::UnknownName => Error::new(libc::EINVAL, "pmem_sys_set_option", format_args!("name {name:?}"), "not a knob of pmem-sys"),
+            KnobError::Malformed(why) => {
+                Error::new(libc::EINVAL, "pmem_sys_set_option", format_args!("value {:?} for {name}", value.as_deref().unwrap_or("")), why)
+            }
+        })
+    })
+}
+
+/// pmem_sys_get_option - the value of a knob in force
+/// @name: the environment variable's name
+///
+/// Returns the value written as in the environment ("" for an unset string
+/// knob; PMEM_SYS_MOVNT_THRESHOLD reads as the threshold in force), valid
+/// until the next string-returning pmem_sys_ call of the calling thread;
+/// NULL with errno EINVAL for an unknown name.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_get_option(name: *const c_char) -> *const c_char {
+    guard("pmem_sys_get_option", core::ptr::null(), || {
+        // SAFETY: the caller's contract.
+        let n = unsafe { arg_str(name) }
+            .ok_or_else(|| Error::new(libc::EINVAL, "pmem_sys_get_option", "name NULL", "a knob name is required"))?;
+        let name = n.to_string_lossy();
+        knobs::get_option(&name)
+            .map(|v| thread_string(&v))
+            .ok_or_else(|| Error::new(libc::EINVAL, "pmem_sys_get_option", format_args!("name {name:?}"), "not a knob of pmem-sys"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MapFlags;
+
+    #[test]
+    fn version_constants_match_the_crate() {
+        let v = format!("{PMEM_SYS_VERSION_MAJOR}.{PMEM_SYS_VERSION_MINOR}.{PMEM_SYS_VERSION_PATCH}");
+        assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn constants_match_the_rust_side() {
+        assert_eq!(PMEM_SYS_GRANULARITY_BYTE, Granularity::Byte as c_int);
+        assert_eq!(PMEM_SYS_GRANULARITY_CACHE_LINE, Granularity::CacheLine as c_int);
+        assert_eq!(PMEM_SYS_GRANULARITY_PAGE, Granularity::Page as c_int);
+        assert_eq!(PMEM_SYS_FILE_CREATE, MapFlags::CREATE);
+        assert_eq!(PMEM_SYS_FILE_EXCL, MapFlags::EXCL);
+        assert_eq!(PMEM_SYS_FILE_SPARSE, MapFlags::SPARSE);
+        assert_eq!(PMEM_SYS_FILE_TMPFILE, MapFlags::TMPFILE);
+    }
+}

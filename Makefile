@@ -1,0 +1,122 @@
+# pmem-sys: build, install, demo and test.
+#
+#   make demo      build the library and run the C examples on a temporary file
+#   make test      everything testable on this machine (SKIPPED lines name the rest)
+#   make install   PREFIX=/usr/local DESTDIR=
+#   make bench     this library against PMDK's libpmem, side by side
+#   make test-dax  the library inside a QEMU VM with an emulated NVDIMM
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+DESTDIR ?=
+CARGO   ?= cargo
+CC      ?= gcc
+
+VERSION  := 0.1.0
+SOMAJOR  := 0
+SONAME   := libpmem_sys.so.$(SOMAJOR)
+RELEASE  := target/release
+BUILD    := build
+STAGE    := $(abspath $(BUILD)/stage)
+# What a static link needs besides libpmem_sys.a (rustc --print native-static-libs).
+LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+CWARN    := -std=c11 -Wall -Wextra -Werror -pedantic
+FUZZ_SECONDS ?= 60
+
+export PKG_CONFIG_PATH := $(STAGE)/lib/pkgconfig:$(PKG_CONFIG_PATH)
+
+.PHONY: all lib header check-header install uninstall stage demo examples test \
+        test-rust test-c test-symbols test-python test-bindings test-verify \
+        bench bench-smoke fuzz test-dax clean
+
+all: lib
+
+# The C library. The SONAME is passed here, not from a build script, so it
+# never leaks into crates that depend on pmem-sys (see the crate docs).
+lib:
+	$(CARGO) rustc -p pmem-sys --release --features capi --crate-type cdylib,staticlib \
+	    -- -C link-arg=-Wl,-soname,$(SONAME)
+
+# Regenerate include/pmem.h from src/capi/mod.rs (cbindgen, pinned).
+header:
+	PMEM_SYS_BLESS=1 $(CARGO) test -p pmem-sys --features capi --test header
+
+# Fails when the committed header differs from a fresh generation.
+check-header:
+	$(CARGO) test -p pmem-sys --features capi --test header
+
+$(BUILD)/pmem-sys.pc: pmem-sys/pmem-sys.pc.in
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' $< > $@
+
+install: lib
+	@rm -f $(BUILD)/pmem-sys.pc
+	$(MAKE) --no-print-directory $(BUILD)/pmem-sys.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 755 $(RELEASE)/libpmem_sys.so $(DESTDIR)$(LIBDIR)/libpmem_sys.so.$(VERSION)
+	ln -sf libpmem_sys.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libpmem_sys.so
+	install -m 644 $(RELEASE)/libpmem_sys.a $(DESTDIR)$(LIBDIR)/libpmem_sys.a
+	install -m 644 include/pmem.h $(DESTDIR)$(INCDIR)/pmem.h
+	install -m 644 $(BUILD)/pmem-sys.pc $(DESTDIR)$(LIBDIR)/pkgconfig/pmem-sys.pc
+	@rm -f $(BUILD)/pmem-sys.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libpmem_sys.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libpmem_sys.so $(DESTDIR)$(LIBDIR)/libpmem_sys.a \
+	      $(DESTDIR)$(INCDIR)/pmem.h $(DESTDIR)$(LIBDIR)/pkgconfig/pmem-sys.pc
+
+# An installed copy in build/stage, which examples, C tests and bindings
+# build against through pkg-config, as users do.
+stage: lib
+	$(MAKE) --no-print-directory install PREFIX=$(STAGE) DESTDIR=
+
+examples: stage
+	$(MAKE) --no-print-directory -C c-examples
+
+demo: examples
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	echo "== hello (file $$dir/hello.pmem)" && \
+	LD_LIBRARY_PATH=$(STAGE)/lib c-examples/hello "$$dir/hello.pmem" && \
+	echo "== pmeminfo" && \
+	LD_LIBRARY_PATH=$(STAGE)/lib c-examples/pmeminfo "$$dir/hello.pmem" "$$dir"
+
+test: test-rust check-header test-symbols test-c test-python test-bindings test-verify
+	@echo "make test: all passed"
+
+test-rust:
+	$(CARGO) test -p pmem-sys --release --features capi
+
+test-symbols: lib
+	bash tests/check-symbols.sh $(RELEASE)/libpmem_sys.so tests/symbols.txt
+
+test-c: stage
+	$(MAKE) --no-print-directory -C tests/c STAGE=$(STAGE) test
+
+test-python:
+	bash python/run-tests.sh
+
+test-bindings: stage
+	bash bindings/run-tests.sh $(STAGE)
+
+test-verify:
+	bash tests/verify/run.sh
+
+bench: stage
+	bash tests/bench/run.sh full
+
+bench-smoke: stage
+	bash tests/bench/run.sh smoke
+
+fuzz:
+	bash tests/verify/fuzz.sh $(FUZZ_SECONDS)
+
+test-dax: lib
+	bash tests/dax/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)
+	$(MAKE) -C c-examples clean
