@@ -1,0 +1,3 @@
+module pmem-sys/pmem
+
+go 1.19
