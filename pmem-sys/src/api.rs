@@ -120,17 +120,80 @@ pub unsafe fn arch_invalidate_pmem(addr: *const u8, n: usize) {
     unsafe { (ops().invalidate)(addr, n) }
 }
 
-/// Copies from persistent memory; returns 0.
+/// Copies from persistent memory, surviving a bus error: returns 0, or -1
+/// with `errno` set to `EIO` when a page of either range raised `SIGBUS`
+/// (a media error, or a file truncated under the mapping), after copying
+/// every byte before the fault. The process goes on. [`copy_mc`] tells how
+/// many bytes were copied; [`memcpy_from_pmem_checked`] says it in an
+/// [`Error`]. Fault-safe on x86_64 only (see [`crate::fault`]).
 ///
 /// # Safety
-/// `src` readable and `dst` writable for `n` bytes; no overlap.
+/// `src` readable and `dst` writable for `n` bytes, except for pages that
+/// raise `SIGBUS`; no overlap.
 #[inline]
 pub unsafe fn memcpy_from_pmem(dst: *mut u8, src: *const u8, n: usize) -> i32 {
-    if n != 0 {
-        // SAFETY: the caller's contract.
-        unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
+    // SAFETY: the caller's contract.
+    if unsafe { crate::fault::copy_mc(dst, src, n) } == 0 {
+        0
+    } else {
+        // SAFETY: the calling thread's errno slot.
+        unsafe { *libc::__errno_location() = libc::EIO };
+        -1
     }
-    0
+}
+
+/// The kernel's `copy_mc`: copies like [`memcpy_from_pmem`] and returns the
+/// number of bytes *not* copied (0 on success; on a fault, bytes
+/// `[0, n - returned)` were copied).
+///
+/// # Safety
+/// As [`memcpy_from_pmem`].
+#[inline]
+pub unsafe fn copy_mc(dst: *mut u8, src: *const u8, n: usize) -> usize {
+    // SAFETY: the caller's contract.
+    unsafe { crate::fault::copy_mc(dst, src, n) }
+}
+
+/// The `EIO` of a guarded copy that stopped at `side + off`.
+pub(crate) fn bus_error(call: &str, side: &str, base: *const u8, off: usize, n: usize) -> Error {
+    Error::new(
+        libc::EIO,
+        call,
+        format_args!("{side}+{off} ({:#x})", base as usize + off),
+        format_args!(
+            "bus error (SIGBUS): the page is not backed (file truncated under the mapping) or holds a media error; {off} of {n} bytes copied"
+        ),
+    )
+}
+
+/// [`memcpy_from_pmem`] with the fault described: `Err` with errno `EIO`
+/// and a message naming the byte offset where the copy stopped.
+///
+/// # Safety
+/// As [`memcpy_from_pmem`].
+pub unsafe fn memcpy_from_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -> Result<(), Error> {
+    // SAFETY: the caller's contract.
+    match unsafe { crate::fault::copy_mc(dst, src, n) } {
+        0 => Ok(()),
+        left => Err(bus_error("memcpy_from_pmem", "src", src, n - left, n)),
+    }
+}
+
+/// [`memcpy_to_pmem`] that survives a faulting destination: `Err` with
+/// errno `EIO` and a message naming the byte offset of the faulting page,
+/// after copying (and writing back, not fencing) every byte before it.
+/// Each destination page is probed with a guarded store before the engine
+/// copies it, so every copy tier applies; a page truncated between its
+/// probe and its copy is not caught (see [`crate::fault`]).
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes, except for destination
+/// pages that raise `SIGBUS`; no overlap.
+pub unsafe fn memcpy_to_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -> Result<(), Error> {
+    // SAFETY: the caller's contract; `memcpy_to_pmem` has the contract
+    // `copy_checked` asks of its copy function.
+    unsafe { crate::fault::copy_checked(dst, src, n, memcpy_to_pmem) }
+        .map_err(|off| bus_error("memcpy_to_pmem_checked", "dst", dst, off, n))
 }
 
 /// The fence: makes every earlier `memcpy_to_pmem`, `clear_pmem`,

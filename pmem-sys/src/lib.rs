@@ -55,6 +55,8 @@
 //!   once (`algo`). `arch/` stamps out the per-instruction-set leaves.
 //! - [`mapping`]: `mmap` with `MAP_SYNC`, the registry of mappings, the
 //!   granularity and its reason, and the page-granular `msync` bookkeeping.
+//! - [`fault`]: the `SIGBUS` handler and guarded copy behind the fault-safe
+//!   `memcpy_from_pmem`, `copy_mc` and `memcpy_to_pmem_checked`.
 //! - [`api`]: the kernel API as Rust functions; this is what the Python
 //!   extension uses.
 //! - `capi` (feature `capi`): the only home of exported C symbols.
@@ -80,6 +82,7 @@ mod arch;
 pub mod capi;
 pub mod engine;
 mod error;
+pub mod fault;
 pub mod mapping;
 
 pub use api::*;

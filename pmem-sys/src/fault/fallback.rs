@@ -1,0 +1,28 @@
+//! Every architecture but x86_64: no guarded routine yet. Copies are plain
+//! copies, a fault raises SIGBUS as it would without this library, and no
+//! handler is installed. (aarch64 could follow the kernel's
+//! `copy_mc_user_highpage` with an `ldr`/`str` loop and the exception table
+//! idea of this module; it is not done because it cannot be tested here.)
+
+/// This architecture does not recover from faults in copies.
+pub(crate) const GUARDED: bool = false;
+
+/// A plain copy; always reports every byte copied.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes; no overlap.
+#[inline(always)]
+pub(crate) unsafe fn copy_mc(dst: *mut u8, src: *const u8, n: usize) -> usize {
+    // SAFETY: the caller's contract.
+    unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
+    0
+}
+
+/// Never redirects: there is no guarded instruction.
+///
+/// # Safety
+/// None.
+#[inline(always)]
+pub(crate) unsafe fn redirect(_ctx: *mut libc::c_void) -> bool {
+    false
+}

@@ -1,0 +1,367 @@
+//! Fault-safe copies: a file truncated under a live mapping, read and
+//! written past its new end through the guarded calls, from one thread and
+//! from several; and the SIGBUS handler chain, each case in a child process
+//! of its own because a signal disposition belongs to the whole process.
+//!
+//! x86_64 only: elsewhere the guarded calls are plain copies (see
+//! `pmem_sys::fault`), and this file says so and tests nothing.
+
+use pmem_sys::api;
+use pmem_sys::fault;
+use pmem_sys::mapping;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const PAGES: usize = 4;
+/// Pages the file keeps after the truncation; pages `KEPT..PAGES` fault.
+const KEPT: usize = 2;
+
+fn page() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+fn pattern(i: usize) -> u8 {
+    (i * 7 + 3) as u8
+}
+
+/// A mapping of `PAGES` pages filled with `pattern`, whose file was then
+/// truncated to `KEPT` pages through a second descriptor.
+struct Truncated {
+    addr: *mut u8,
+    len: usize,
+    _dir: tempfile::TempDir,
+}
+
+impl Truncated {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("victim");
+        let len = PAGES * page();
+        let (addr, mapped) = mapping::map_file(&path, len, pmem_sys::MapFlags::CREATE, 0o600).expect("map_file");
+        assert_eq!(mapped, len);
+        let addr = addr as *mut u8;
+        for i in 0..len {
+            // SAFETY: inside the fresh mapping, before the truncation.
+            unsafe { addr.add(i).write(pattern(i)) };
+        }
+        let other = std::fs::OpenOptions::new().write(true).open(&path).expect("second descriptor");
+        other.set_len((KEPT * page()) as u64).expect("truncate through the second descriptor");
+        Truncated { addr, len, _dir: dir }
+    }
+
+    /// The first byte past the new end of the file.
+    fn end(&self) -> usize {
+        KEPT * page()
+    }
+}
+
+impl Drop for Truncated {
+    fn drop(&mut self) {
+        mapping::unmap(self.addr as usize).expect("unmap");
+    }
+}
+
+fn guarded_or_skip(what: &str) -> bool {
+    if !fault::GUARDED {
+        println!("SKIPPED: {what} (this architecture has no guarded copy; the calls are plain copies)");
+    }
+    fault::GUARDED
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+#[test]
+fn read_past_the_new_end_returns_eio_after_copying_what_it_could() {
+    if !guarded_or_skip("faulting reads") {
+        return;
+    }
+    let t = Truncated::new();
+    let p = page();
+    // From 100 bytes into the last kept page, across the new end.
+    let start = t.end() - p + 100;
+    let n = 2 * p;
+    let good = t.end() - start;
+    let mut dst = vec![0u8; n];
+    // SAFETY: the source is mapped (partly unbacked), dst holds n bytes.
+    let left = unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(start), n) };
+    assert_eq!(left, n - good, "copy_mc reports the bytes past the new end as not copied");
+    for (i, &b) in dst[..good].iter().enumerate() {
+        assert_eq!(b, pattern(start + i), "byte {i} before the fault");
+    }
+
+    let mut dst = vec![0u8; n];
+    // SAFETY: as above.
+    let rc = unsafe { api::memcpy_from_pmem(dst.as_mut_ptr(), t.addr.add(start), n) };
+    assert_eq!((rc, errno()), (-1, libc::EIO));
+    assert_eq!(dst[good - 1], pattern(start + good - 1), "the copy went up to the fault");
+
+    // SAFETY: as above.
+    let e = unsafe { api::memcpy_from_pmem_checked(dst.as_mut_ptr(), t.addr.add(start), n) }.unwrap_err();
+    assert_eq!(e.errno, libc::EIO);
+    assert!(e.message.starts_with(&format!("memcpy_from_pmem: src+{good} (")), "{}", e.message);
+    assert!(e.message.contains(&format!("{good} of {n} bytes copied")), "{}", e.message);
+
+    // A read that starts on an unbacked page copies nothing.
+    // SAFETY: as above.
+    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end() + 8), 16) }, 16);
+
+    // The process goes on, and the rest of the mapping still reads.
+    let mut all = vec![0u8; t.end()];
+    // SAFETY: the kept pages are backed.
+    assert_eq!(unsafe { api::memcpy_from_pmem(all.as_mut_ptr(), t.addr, t.end()) }, 0);
+    assert!(all.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+    assert!(fault::handler_installed());
+}
+
+#[test]
+fn checked_write_past_the_new_end_returns_eio_after_writing_what_it_could() {
+    if !guarded_or_skip("faulting checked writes") {
+        return;
+    }
+    let t = Truncated::new();
+    let p = page();
+    let start = t.end() - p + 100;
+    let n = 2 * p;
+    let good = t.end() - start;
+    let src: Vec<u8> = (0..n).map(|i| !pattern(i)).collect();
+    // SAFETY: the destination is mapped (partly unbacked), src holds n bytes.
+    let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(start), src.as_ptr(), n) }.unwrap_err();
+    assert_eq!(e.errno, libc::EIO);
+    assert!(e.message.starts_with(&format!("memcpy_to_pmem_checked: dst+{good} (")), "{}", e.message);
+    api::wmb_pmem();
+    let mut back = vec![0u8; good];
+    // SAFETY: the kept pages are backed.
+    assert_eq!(unsafe { api::memcpy_from_pmem(back.as_mut_ptr(), t.addr.add(start), good) }, 0);
+    assert_eq!(back, src[..good], "every byte before the faulting page was written");
+
+    // Every length and offset around a page boundary, inside the kept
+    // pages: the checked write is the engine's copy.
+    for off in [0usize, 1, 63, 64, p - 1] {
+        for len in [0usize, 1, 63, 64, 65, p - 1, p, p + 1] {
+            if off + len > t.end() {
+                continue;
+            }
+            let src: Vec<u8> = (0..len).map(|i| pattern(i + off + len)).collect();
+            // SAFETY: inside the kept pages.
+            unsafe { api::memcpy_to_pmem_checked(t.addr.add(off), src.as_ptr(), len) }.expect("backed pages");
+            let mut back = vec![0u8; len];
+            // SAFETY: as above.
+            assert_eq!(unsafe { api::copy_mc(back.as_mut_ptr(), t.addr.add(off), len) }, 0);
+            assert_eq!(back, src, "off={off} len={len}");
+        }
+    }
+    // A checked write that starts on an unbacked page writes nothing.
+    // SAFETY: as above.
+    let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(t.end() + 8), src.as_ptr(), 16) }.unwrap_err();
+    assert!(e.message.starts_with("memcpy_to_pmem_checked: dst+0 ("), "{}", e.message);
+}
+
+#[test]
+fn concurrent_faulting_reads() {
+    if !guarded_or_skip("concurrent faulting reads") {
+        return;
+    }
+    let t = Truncated::new();
+    let p = page();
+    let (addr, end) = (t.addr as usize, t.end());
+    let faults = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for th in 0..4usize {
+            let faults = &faults;
+            s.spawn(move || {
+                let mut dst = vec![0u8; 2 * p];
+                for k in 0..300usize {
+                    let start = end - p + (th * 131 + k * 17) % p;
+                    let good = end - start;
+                    // SAFETY: the mapping outlives the scope; dst holds 2p.
+                    let left = unsafe { api::copy_mc(dst.as_mut_ptr(), (addr + start) as *const u8, 2 * p) };
+                    assert_eq!(left, 2 * p - good, "thread {th} iteration {k}");
+                    assert_eq!(dst[good - 1], pattern(start + good - 1));
+                    faults.fetch_add(1, Ordering::Relaxed);
+                    // SAFETY: the kept pages are backed.
+                    let rc = unsafe { api::memcpy_from_pmem(dst.as_mut_ptr(), addr as *const u8, p) };
+                    assert_eq!(rc, 0);
+                    assert_eq!(dst[p - 1], pattern(p - 1));
+                }
+            });
+        }
+    });
+    assert_eq!(faults.load(Ordering::Relaxed), 1200);
+}
+
+#[test]
+fn zero_length_accepts_null() {
+    // SAFETY: n == 0 touches nothing.
+    unsafe {
+        assert_eq!(api::copy_mc(core::ptr::null_mut(), core::ptr::null(), 0), 0);
+        assert_eq!(api::memcpy_from_pmem(core::ptr::null_mut(), core::ptr::null(), 0), 0);
+        api::memcpy_to_pmem_checked(core::ptr::null_mut(), core::ptr::null(), 0).unwrap();
+    }
+}
+
+/* ---- The handler chain, one child process per case ------------------- */
+
+const CHILD_ENV: &str = "PMEM_SYS_FAULT_CHILD";
+
+/// Runs `case` in a fresh copy of this test binary.
+fn child(case: &str) -> (std::process::ExitStatus, String) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry_point", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, case)
+        .output()
+        .expect("spawn the child");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status, text)
+}
+
+#[test]
+#[ignore = "entry point of the child processes the handler-chain tests spawn"]
+fn child_entry_point() {
+    let case = std::env::var(CHILD_ENV).expect("run by the handler-chain tests only");
+    // No core files from the cases that die on purpose.
+    let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: setrlimit with a valid struct.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
+    match case.as_str() {
+        "own-handler" => own_handler_case(),
+        "default-action" => default_action_case(),
+        "ignored" => ignored_case(),
+        other => panic!("unknown case {other}"),
+    }
+    println!("child {case}: survived");
+}
+
+static SEEN: AtomicUsize = AtomicUsize::new(0);
+static SEEN_ADDR: AtomicUsize = AtomicUsize::new(0);
+static SEEN_CODE: AtomicUsize = AtomicUsize::new(0);
+
+/// The program's own handler: records the fault and puts an anonymous page
+/// where the faulting one was, so the instruction succeeds when retried.
+extern "C" fn own_handler(_sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: a valid siginfo from the kernel; mmap over our own page.
+    unsafe {
+        let addr = (*info).si_addr() as usize;
+        SEEN.fetch_add(1, Ordering::SeqCst);
+        SEEN_ADDR.store(addr, Ordering::SeqCst);
+        SEEN_CODE.store((*info).si_code as usize, Ordering::SeqCst);
+        if (*info).si_code > 0 {
+            let p = libc::sysconf(libc::_SC_PAGESIZE) as usize;
+            libc::mmap(
+                (addr & !(p - 1)) as *mut libc::c_void,
+                p,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            );
+        }
+    }
+}
+
+fn set_disposition(handler: usize, flags: i32) {
+    // SAFETY: sigaction with a valid struct.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = handler;
+        sa.sa_flags = flags;
+        assert_eq!(libc::sigaction(libc::SIGBUS, &sa, core::ptr::null_mut()), 0);
+    }
+}
+
+/// The process installs its handler, then the library installs its own on
+/// the first guarded call: the library's faults stay the library's, every
+/// other SIGBUS reaches the process's handler.
+fn own_handler_case() {
+    set_disposition(own_handler as extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) as usize, libc::SA_SIGINFO);
+    let t = Truncated::new();
+    assert!(!fault::handler_installed());
+    let mut dst = vec![0u8; 64];
+    // SAFETY: an unbacked source page; dst holds 64 bytes.
+    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end()), 64) }, 64);
+    assert!(fault::handler_installed());
+    assert_eq!(SEEN.load(Ordering::SeqCst), 0, "a fault inside the library reached the process's handler");
+
+    // A fault outside the library: an ordinary load.
+    let target = t.addr as usize + t.end() + 3 * 8;
+    // SAFETY: the load faults; our handler maps a zero page there.
+    let v = unsafe { core::ptr::read_volatile(target as *const u64) };
+    assert_eq!(v, 0, "the handler's fresh page was read");
+    assert_eq!(SEEN.load(Ordering::SeqCst), 1, "the process's handler did not see the foreign fault");
+    assert_eq!(SEEN_ADDR.load(Ordering::SeqCst), target);
+    assert_eq!(SEEN_CODE.load(Ordering::SeqCst), libc::BUS_ADRERR as usize);
+
+    // A SIGBUS sent by a process is not a fault, even mid-library.
+    // SAFETY: raise has no preconditions.
+    unsafe { libc::raise(libc::SIGBUS) };
+    assert_eq!(SEEN.load(Ordering::SeqCst), 2);
+    assert_eq!(SEEN_CODE.load(Ordering::SeqCst) as i32, libc::SI_TKILL);
+
+    // And the library still recovers afterwards.
+    // SAFETY: the last page is still unbacked.
+    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.len - 64), 64) }, 64);
+    assert_eq!(SEEN.load(Ordering::SeqCst), 2);
+}
+
+/// With SIG_DFL before the library, a foreign fault still kills the
+/// process by SIGBUS (the parent checks how it died).
+fn default_action_case() {
+    set_disposition(libc::SIG_DFL, 0);
+    let t = Truncated::new();
+    let mut dst = vec![0u8; 64];
+    // SAFETY: as in own_handler_case.
+    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end()), 64) }, 64);
+    println!("child default-action: library fault recovered");
+    // SAFETY: deliberately faults; the default action ends the process.
+    let v = unsafe { core::ptr::read_volatile(t.addr.add(t.end()) as *const u64) };
+    println!("child default-action: read {v} from an unbacked page (should have died)");
+}
+
+/// With SIG_IGN before the library, a SIGBUS sent by a process stays
+/// ignored; a fault cannot be ignored and kills by SIGBUS.
+fn ignored_case() {
+    set_disposition(libc::SIG_IGN, 0);
+    let t = Truncated::new();
+    let mut dst = vec![0u8; 64];
+    // SAFETY: as in own_handler_case.
+    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end()), 64) }, 64);
+    // SAFETY: raise has no preconditions.
+    unsafe { libc::raise(libc::SIGBUS) };
+    println!("child ignored: raised SIGBUS was ignored");
+    // SAFETY: deliberately faults.
+    let v = unsafe { core::ptr::read_volatile(t.addr.add(t.end()) as *const u64) };
+    println!("child ignored: read {v} from an unbacked page (should have died)");
+}
+
+#[test]
+fn process_handler_still_receives_foreign_faults() {
+    if !guarded_or_skip("handler chain") {
+        return;
+    }
+    let (status, out) = child("own-handler");
+    assert!(status.success(), "{status:?}\n{out}");
+    assert!(out.contains("child own-handler: survived"), "{out}");
+}
+
+#[test]
+fn default_action_still_kills_on_foreign_faults() {
+    if !guarded_or_skip("handler chain") {
+        return;
+    }
+    let (status, out) = child("default-action");
+    assert!(out.contains("library fault recovered"), "{out}");
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status:?}\n{out}");
+}
+
+#[test]
+fn ignored_sigbus_stays_ignored_but_faults_still_kill() {
+    if !guarded_or_skip("handler chain") {
+        return;
+    }
+    let (status, out) = child("ignored");
+    assert!(out.contains("raised SIGBUS was ignored"), "{out}");
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status:?}\n{out}");
+}
