@@ -103,17 +103,63 @@ extern "C" {
 void memcpy_to_pmem(void __pmem *dst, const void *src, size_t n);
 
 /**
- * memcpy_from_pmem - copy data from persistent memory
+ * memcpy_from_pmem - copy data from persistent memory, surviving bus errors
  * @dst: destination, ordinary memory
  * @src: source, in persistent memory
  * @n: number of bytes
  *
- * Returns 0.
+ * Returns 0, or -1 with errno EIO when a page of either range raised
+ * SIGBUS (a media error, or a file truncated under the mapping by another
+ * descriptor or process); every byte before the fault has been copied and
+ * pmem_sys_errormsg() names the offset. The process goes on and the rest
+ * of the mapping stays usable. pmem_sys_copy_mc() returns the count. The
+ * first call installs a SIGBUS handler that recovers only faults of this
+ * library's guarded copies and passes every other SIGBUS to the handler
+ * installed before it (or the default action). Fault-safe on x86_64; a
+ * plain copy elsewhere. @n == 0 does nothing and accepts NULL pointers.
  *
  * # Safety
- * `src` readable and `dst` writable for `n` bytes, not overlapping.
+ * `src` readable and `dst` writable for `n` bytes, except for pages that
+ * raise SIGBUS; not overlapping.
  */
 int memcpy_from_pmem(void *dst, const void __pmem *src, size_t n);
+
+/**
+ * pmem_sys_copy_mc - copy, reporting how much a bus error left uncopied
+ * @dst: destination
+ * @src: source
+ * @n: number of bytes
+ *
+ * The kernel's copy_mc_to_kernel(): copies like memcpy_from_pmem() and
+ * returns the number of bytes NOT copied: 0 on success; after a SIGBUS on
+ * either range, the bytes from the fault to the end (bytes
+ * [0, @n - returned) were copied). Sets neither errno nor the message.
+ *
+ * # Safety
+ * As memcpy_from_pmem().
+ */
+size_t pmem_sys_copy_mc(void *dst, const void __pmem *src, size_t n);
+
+/**
+ * pmem_sys_memcpy_to_pmem_checked - memcpy_to_pmem() surviving bus errors
+ * @dst: destination, in persistent memory
+ * @src: source
+ * @n: number of bytes
+ *
+ * Returns 0, or -1 with errno EIO when a destination page raised SIGBUS
+ * (a file truncated under the mapping); every byte before that page has
+ * been copied and written back (not fenced, as memcpy_to_pmem()), and
+ * pmem_sys_errormsg() names the offset. Each destination page is first
+ * probed with a guarded store, then copied by the same engine as
+ * memcpy_to_pmem(); a page truncated between its probe and its copy, and
+ * a faulting source, still raise SIGBUS. Fault-safe on x86_64; an
+ * unchecked memcpy_to_pmem() elsewhere.
+ *
+ * # Safety
+ * `src` readable and `dst` writable for `n` bytes, except for destination
+ * pages that raise SIGBUS; not overlapping.
+ */
+int pmem_sys_memcpy_to_pmem_checked(void __pmem *dst, const void *src, size_t n);
 
 /**
  * wmb_pmem - make earlier writes to persistent memory durable

@@ -135,19 +135,81 @@ pub unsafe extern "C" fn memcpy_to_pmem(dst: *mut pmem_void, src: *const c_void,
     unsafe { api::memcpy_to_pmem(dst.cast(), src.cast(), n) }
 }
 
-/// memcpy_from_pmem - copy data from persistent memory
+/// memcpy_from_pmem - copy data from persistent memory, surviving bus errors
 /// @dst: destination, ordinary memory
 /// @src: source, in persistent memory
 /// @n: number of bytes
 ///
-/// Returns 0.
+/// Returns 0, or -1 with errno EIO when a page of either range raised
+/// SIGBUS (a media error, or a file truncated under the mapping by another
+/// descriptor or process); every byte before the fault has been copied and
+/// pmem_sys_errormsg() names the offset. The process goes on and the rest
+/// of the mapping stays usable. pmem_sys_copy_mc() returns the count. The
+/// first call installs a SIGBUS handler that recovers only faults of this
+/// library's guarded copies and passes every other SIGBUS to the handler
+/// installed before it (or the default action). Fault-safe on x86_64; a
+/// plain copy elsewhere. @n == 0 does nothing and accepts NULL pointers.
 ///
 /// # Safety
-/// `src` readable and `dst` writable for `n` bytes, not overlapping.
+/// `src` readable and `dst` writable for `n` bytes, except for pages that
+/// raise SIGBUS; not overlapping.
 #[no_mangle]
 pub unsafe extern "C" fn memcpy_from_pmem(dst: *mut c_void, src: *const pmem_void, n: usize) -> c_int {
     // SAFETY: the caller's contract.
-    unsafe { api::memcpy_from_pmem(dst.cast(), src.cast(), n) }
+    match unsafe { api::copy_mc(dst.cast(), src.cast(), n) } {
+        0 => 0,
+        left => {
+            record(&api::bus_error("memcpy_from_pmem", "src", src.cast(), n - left, n));
+            -1
+        }
+    }
+}
+
+/// pmem_sys_copy_mc - copy, reporting how much a bus error left uncopied
+/// @dst: destination
+/// @src: source
+/// @n: number of bytes
+///
+/// The kernel's copy_mc_to_kernel(): copies like memcpy_from_pmem() and
+/// returns the number of bytes NOT copied: 0 on success; after a SIGBUS on
+/// either range, the bytes from the fault to the end (bytes
+/// [0, @n - returned) were copied). Sets neither errno nor the message.
+///
+/// # Safety
+/// As memcpy_from_pmem().
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_copy_mc(dst: *mut c_void, src: *const pmem_void, n: usize) -> usize {
+    // SAFETY: the caller's contract.
+    unsafe { api::copy_mc(dst.cast(), src.cast(), n) }
+}
+
+/// pmem_sys_memcpy_to_pmem_checked - memcpy_to_pmem() surviving bus errors
+/// @dst: destination, in persistent memory
+/// @src: source
+/// @n: number of bytes
+///
+/// Returns 0, or -1 with errno EIO when a destination page raised SIGBUS
+/// (a file truncated under the mapping); every byte before that page has
+/// been copied and written back (not fenced, as memcpy_to_pmem()), and
+/// pmem_sys_errormsg() names the offset. Each destination page is first
+/// probed with a guarded store, then copied by the same engine as
+/// memcpy_to_pmem(); a page truncated between its probe and its copy, and
+/// a faulting source, still raise SIGBUS. Fault-safe on x86_64; an
+/// unchecked memcpy_to_pmem() elsewhere.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes, except for destination
+/// pages that raise SIGBUS; not overlapping.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_memcpy_to_pmem_checked(dst: *mut pmem_void, src: *const c_void, n: usize) -> c_int {
+    // SAFETY: the caller's contract.
+    match unsafe { crate::fault::copy_checked(dst.cast(), src.cast(), n, api::memcpy_to_pmem) } {
+        Ok(()) => 0,
+        Err(off) => {
+            record(&api::bus_error("pmem_sys_memcpy_to_pmem_checked", "dst", dst.cast_const().cast(), off, n));
+            -1
+        }
+    }
 }
 
 /// wmb_pmem - make earlier writes to persistent memory durable
