@@ -1,0 +1,62 @@
+/** The store granularity of a mapping: what a store needs to become durable. */
+export type Granularity = 'byte' | 'cache_line' | 'page';
+
+/** A failure of the library or of an argument check made before calling it. */
+export class PmemError extends Error {
+  /** 'ENOENT', 'EEXIST', 'EINVAL', 'EACCES', 'EBADF' (closed mapping)... */
+  code: string;
+  /** The positive errno value, as in os.constants.errno. */
+  errno: number;
+  /** The library call ('pmem_sys_map_file') or method ('Mapping.write'). */
+  syscall: string;
+}
+
+/** A range of a file or device-DAX node mapped by the library. */
+export class Mapping {
+  private constructor();
+  /** Length in bytes, as asked for. */
+  readonly size: number;
+  /** The start address. */
+  readonly address: number;
+  readonly closed: boolean;
+  /**
+   * The mapped memory itself (no copy), always the same ArrayBuffer. It
+   * stays valid after close(); the unmap then waits until it is
+   * garbage-collected.
+   */
+  readonly buffer: ArrayBuffer;
+  /** memcpy_to_pmem at offset; not ordered until drain(). Returns the byte count. */
+  write(offset: number, data: string | ArrayBufferView | ArrayBuffer): number;
+  /** A copy of length bytes at offset. */
+  read(offset: number, length: number): Buffer;
+  /** Make [offset, offset + length) durable now; the whole mapping by default. */
+  persist(offset?: number, length?: number): void;
+  granularity(): Granularity;
+  reason(): string;
+  /** Later calls throw EBADF. True when unmapped now, false when deferred to the GC of `buffer`. */
+  close(): boolean;
+}
+
+export const FILE_CREATE: number;
+export const FILE_EXCL: number;
+export const FILE_SPARSE: number;
+export const FILE_TMPFILE: number;
+
+export function mapFile(path: string | URL, size?: number, flags?: number, mode?: number): Mapping;
+export function memremap(fd: number, offset: number | bigint, size: number): Mapping;
+/** Copies min(dst.byteLength, src.byteLength) bytes; returns the count. Not ordered until drain(). */
+export function memcpyToPmem(dst: ArrayBufferView | ArrayBuffer, src: string | ArrayBufferView | ArrayBuffer): number;
+export function wmbPmem(): void;
+export function drain(): void;
+export function archHasPmemApi(): boolean;
+export function archHasWmbPmem(): boolean;
+export function implementation(): string;
+export function version(): string;
+
+export interface LibraryLocation {
+  path: string;
+  source: 'PMEM_SYS_LIB' | 'pkg-config' | 'default search';
+}
+export function resolveLibrary(env?: NodeJS.ProcessEnv): LibraryLocation;
+/** The library file loaded and how it was found. */
+export const library: Readonly<LibraryLocation>;
