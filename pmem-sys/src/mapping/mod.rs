@@ -290,7 +290,11 @@ fn map_fd(call: &str, fd: i32, offset: u64, size: usize) -> Result<(usize, usize
         Target::Regular { .. } => size,
     };
     let align = align.min(huge_align(map_len)).max(page_size());
-    let m = sys::map_aligned(fd, offset, map_len, align).map_err(|e| Error::os(e, call, format_args!("fd {fd}"), "mmap"))?;
+    let probe_len = match &target {
+        Target::DeviceDax { align, .. } => *align,
+        Target::Regular { .. } => page_size(),
+    };
+    let m = sys::map_aligned(fd, offset, map_len, align, probe_len).map_err(|e| Error::os(e, call, format_args!("fd {fd}"), "mmap"))?;
 
     let path = fd_path(fd);
     let (actual, actual_reason) = classify(&target, &st, &path, m.sync_refused, sysfs);

@@ -99,12 +99,24 @@ pub struct Mapped {
 }
 
 /// Maps `[offset, offset + len)` of `fd` shared and read-write at an
-/// address aligned to `align` (a power of two, at least a page), trying
-/// `MAP_SHARED_VALIDATE | MAP_SYNC` first and plain `MAP_SHARED` when the
-/// filesystem refuses it.
-pub fn map_aligned(fd: i32, offset: u64, len: usize, align: usize) -> Result<Mapped, i32> {
+/// address aligned to `align` (a power of two, at least a page), with
+/// `MAP_SHARED_VALIDATE | MAP_SYNC` when the file accepts it and plain
+/// `MAP_SHARED` otherwise. `probe_len` is the smallest length the file can
+/// be mapped with (a page, or the device-DAX alignment).
+///
+/// Why probe first instead of trying MAP_SYNC over the reservation: on
+/// current kernels a refused `MAP_FIXED` mmap can leave a hole where the
+/// reservation was, and another thread's `mmap(NULL, ...)` may take it
+/// before the retry, which would then map over that thread's memory. The
+/// probe is an ordinary (non-fixed) mapping, so a refusal touches nothing.
+pub fn map_aligned(fd: i32, offset: u64, len: usize, align: usize, probe_len: usize) -> Result<Mapped, i32> {
     let page = page_size();
     let len = len.checked_add(page - 1).ok_or(libc::ENOMEM)? & !(page - 1);
+    let sync_refused = probe_map_sync(fd, offset, probe_len);
+    let flags = match sync_refused {
+        None => libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC,
+        Some(_) => libc::MAP_SHARED,
+    };
     let reserve_len = len.checked_add(align - page).ok_or(libc::ENOMEM)?;
     // SAFETY: an anonymous PROT_NONE reservation at an address the kernel
     // chooses; it touches no existing mapping.
@@ -134,42 +146,63 @@ pub fn map_aligned(fd: i32, offset: u64, len: usize, align: usize) -> Result<Map
             libc::munmap((addr + len) as *mut _, end - (addr + len));
         }
     }
-    let map = |flags: i32| {
-        // SAFETY: MAP_FIXED over our own reservation [addr, addr + len),
-        // which nothing else can be using.
-        let p = unsafe {
-            libc::mmap(
-                addr as *mut _,
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags | libc::MAP_FIXED,
-                fd,
-                offset as libc::off_t,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            Err(errno())
-        } else {
-            Ok(())
-        }
+    // SAFETY: MAP_FIXED over our own reservation [addr, addr + len), which
+    // nothing else can be using.
+    let p = unsafe {
+        libc::mmap(addr as *mut _, len, libc::PROT_READ | libc::PROT_WRITE, flags | libc::MAP_FIXED, fd, offset as libc::off_t)
     };
-    let sync_refused = match map(libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC) {
-        Ok(()) => None,
-        // EOPNOTSUPP: not a DAX mapping. EINVAL: a kernel older than 4.15
-        // that knows neither flag.
-        Err(e @ (libc::EOPNOTSUPP | libc::EINVAL)) => match map(libc::MAP_SHARED) {
-            Ok(()) => Some(e),
-            Err(e2) => {
-                unmap(addr, len);
-                return Err(e2);
-            }
-        },
-        Err(e) => {
-            unmap(addr, len);
-            return Err(e);
-        }
-    };
+    if p == libc::MAP_FAILED {
+        let e = errno();
+        release_reservation(addr, len);
+        return Err(e);
+    }
     Ok(Mapped { addr, len, sync_refused })
+}
+
+/// `None` when `fd` accepts `MAP_SYNC` at `offset`, else the errno of the
+/// refusal (EOPNOTSUPP: not DAX; EINVAL: a kernel before 4.15).
+fn probe_map_sync(fd: i32, offset: u64, probe_len: usize) -> Option<i32> {
+    // SAFETY: a new mapping at an address the kernel chooses, removed again.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            probe_len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC,
+            fd,
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Some(errno());
+    }
+    // SAFETY: the probe mapping made just above.
+    unsafe { libc::munmap(p, probe_len) };
+    None
+}
+
+/// After a failed `MAP_FIXED`, the reservation may still be there or may
+/// have been removed (and the range taken by another thread since). Only
+/// an empty range is claimed and released; an occupied one is left alone,
+/// at worst leaking an inaccessible reservation rather than unmapping
+/// someone else's memory.
+fn release_reservation(addr: usize, len: usize) {
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut _,
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p != libc::MAP_FAILED {
+        // Claimed (or, on kernels before 4.17 that ignore NOREPLACE,
+        // placed elsewhere): ours either way.
+        unmap(p as usize, len);
+    }
 }
 
 /// `munmap(2)` of a range this module mapped.
