@@ -27,7 +27,7 @@ FUZZ_SECONDS ?= 60
 export PKG_CONFIG_PATH := $(STAGE)/lib/pkgconfig:$(PKG_CONFIG_PATH)
 
 .PHONY: all lib header check-header install uninstall stage demo examples test \
-        test-rust test-c test-symbols test-python test-bindings test-verify \
+        test-rust test-c test-examples test-symbols test-python test-bindings test-verify \
         bench bench-smoke fuzz test-dax clean
 
 all: lib
@@ -83,7 +83,7 @@ demo: examples
 	echo "== pmeminfo" && \
 	LD_LIBRARY_PATH=$(STAGE)/lib c-examples/pmeminfo "$$dir/hello.pmem" "$$dir"
 
-test: test-rust check-header test-symbols test-c test-python test-bindings test-verify
+test: test-rust check-header test-symbols test-c test-examples test-python test-bindings test-verify
 	@echo "make test: all passed"
 
 test-rust:
@@ -91,6 +91,9 @@ test-rust:
 
 test-symbols: lib
 	bash tests/check-symbols.sh $(RELEASE)/libpmem_sys.so tests/symbols.txt
+
+test-examples: examples
+	bash tests/examples.sh $(STAGE)
 
 test-c: stage
 	$(MAKE) --no-print-directory -C tests/c STAGE=$(STAGE) test

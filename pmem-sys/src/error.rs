@@ -20,7 +20,9 @@ impl Error {
 
     /// An error from the operating system: the reason is its strerror text.
     pub fn os(errno: i32, call: &str, argument: impl fmt::Display, doing: &str) -> Self {
-        let text = std::io::Error::from_raw_os_error(errno);
+        // The strerror text, without the " (os error N)" Rust appends.
+        let text = std::io::Error::from_raw_os_error(errno).to_string();
+        let text = text.split(" (os error").next().unwrap_or(&text);
         Error::new(errno, call, argument, format_args!("{doing}: {text}"))
     }
 
