@@ -302,8 +302,12 @@ function memremap(fd, offset, size) {
   if (!Number.isInteger(fd)) {
     throw argError(TypeError, 'ERR_INVALID_ARG_TYPE', `${call}: fd must be an integer`);
   }
-  if (typeof offset === 'bigint' ? offset < 0n : (checkSize(call, 'offset', offset), false)) {
-    throw argError(RangeError, 'ERR_OUT_OF_RANGE', `${call}: offset ${offset}: negative`);
+  if (typeof offset === 'bigint') {
+    if (offset < 0n || offset >= 1n << 64n) {
+      throw argError(RangeError, 'ERR_OUT_OF_RANGE', `${call}: offset ${offset}: not a 64-bit unsigned value`);
+    }
+  } else {
+    checkSize(call, 'offset', offset);
   }
   checkSize(call, 'size', size);
   const addr = c.memremap(fd, offset, size);

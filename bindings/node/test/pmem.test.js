@@ -89,6 +89,9 @@ test('memremap maps a range at an offset, and the fd may be closed', (t) => {
   fs.writeFileSync(file, Buffer.alloc(3 * page));
   const fd = fs.openSync(file, 'r+');
   throwsCode(() => pmem.memremap(fd, 1, page), 'EINVAL', 'page size');
+  assert.throws(() => pmem.memremap(fd, -1n, page), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => pmem.memremap(fd, -4096, page), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => pmem.memremap('3', 0, page), { code: 'ERR_INVALID_ARG_TYPE' });
   throwsCode(() => pmem.memremap(fd, 0, 3 * page + 1), 'EINVAL', 'past the end of the file');
   const m = pmem.memremap(fd, BigInt(page), page);
   fs.closeSync(fd);
