@@ -88,6 +88,7 @@ test: test-rust check-header test-symbols test-c test-examples test-python test-
 
 test-rust:
 	$(CARGO) test -p pmem-sys --release --features capi
+	$(CARGO) test -p pmem-sys --release --features record --test store_widths
 
 test-symbols: lib
 	bash tests/check-symbols.sh $(RELEASE)/libpmem_sys.so tests/symbols.txt
