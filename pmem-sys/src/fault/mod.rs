@@ -82,9 +82,11 @@
 //! - Only `SIGBUS` is handled: a copy from an unmapped address still
 //!   raises `SIGSEGV`.
 //! - The handler is installed lazily, by the first guarded call (or
-//!   [`install_handler`]). A program that installs its own `SIGBUS`
-//!   handler *afterwards* must chain to the one it replaces (as the JVM and
-//!   most runtimes do), or guarded calls stop being guarded.
+//!   [`install_handler`]), and from then on the library is never unloaded
+//!   (`RTLD_NODELETE`): `dlclose` cannot pull the handler's code away.
+//! - A program that installs its own `SIGBUS` handler *after* the first
+//!   guarded call must chain to the one it replaces (as the JVM and most
+//!   runtimes do), or guarded calls stop being guarded.
 //! - A thread that blocks `SIGBUS` cannot recover: the kernel forces the
 //!   default action on a blocked synchronous fault.
 //! - x86_64 only. Elsewhere the calls are plain copies (`GUARDED` false)
@@ -165,6 +167,7 @@ pub fn handler_installed() -> bool {
 #[inline(never)]
 fn install_slow() {
     INSTALL.call_once(|| {
+        pin_this_object();
         // SAFETY: sigaction with valid pointers; PREVIOUS is written before
         // the handler that reads it exists (see `Previous`).
         unsafe {
@@ -194,6 +197,24 @@ fn install_slow() {
         }
         INSTALLED.store(true, Ordering::Release);
     });
+}
+
+/// Keeps the shared object holding the handler loaded for good: a
+/// `dlclose` after the handler is installed would leave the process's
+/// `SIGBUS` disposition pointing into unmapped code. `RTLD_NOLOAD` finds
+/// the object already loaded; `RTLD_NODELETE` marks it never to be
+/// unloaded; the handle is deliberately kept. In an executable this is a
+/// harmless no-op.
+fn pin_this_object() {
+    // SAFETY: dladdr fills `info` for an address of this object; dlopen
+    // with RTLD_NOLOAD never loads anything new.
+    unsafe {
+        let mut info: libc::Dl_info = core::mem::zeroed();
+        let here = on_sigbus as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as *const c_void;
+        if libc::dladdr(here, &mut info) != 0 && !info.dli_fname.is_null() {
+            libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE);
+        }
+    }
 }
 
 /// Copies `n` bytes from `src` to `dst`, recovering from `SIGBUS` on either
