@@ -10,6 +10,8 @@
  * Subcommands (the init script calls them in this order, see tests/dax/init):
  *
  *   features                     the library sees the guest CPU's features
+ *   impl WANT                    pmem_sys_impl() is WANT (the environment's
+ *                                PMEM_SYS_NO_* knobs chose it at load time)
  *   mapping  FILE SIZE GRAN      memremap_pmem + pmem_sys_map_file on a file
  *                                (created) report granularity GRAN (byte,
  *                                cache_line, page); on byte/cache_line the
@@ -291,6 +293,17 @@ static int cmd_features(void)
             fail("features: %s is %s in /proc/cpuinfo but %s in pmem_sys_cpu_features()", names[i],
                  cpu ? "present" : "absent", lib ? "present" : "absent");
     }
+    return failures != 0;
+}
+
+/* The engine chosen at load time from the environment's knobs. */
+static int cmd_impl(const char *want)
+{
+    const char *impl = pmem_sys_impl();
+    if (impl && !strcmp(impl, want))
+        pass("environment knobs select %s at load time", want);
+    else
+        fail("environment knobs select \"%s\", expected %s", impl ? impl : "(null)", want);
     return failures != 0;
 }
 
@@ -771,6 +784,8 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(cmd, "features") && argc == 2)
         rc = cmd_features();
+    else if (!strcmp(cmd, "impl") && argc == 3)
+        rc = cmd_impl(argv[2]);
     else if (!strcmp(cmd, "mapping") && argc == 5)
         rc = cmd_mapping(argv[2], strtoull(argv[3], NULL, 0), argv[4]);
     else if (!strcmp(cmd, "tiers") && argc == 3)
@@ -787,7 +802,7 @@ int main(int argc, char **argv)
                             strcmp(argv[5], "-") ? atol(argv[5]) : -1);
     else {
         fprintf(stderr,
-                "usage: %s features | mapping FILE SIZE GRAN | tiers FILE | write-records FILE NONCE |\n"
+                "usage: %s features | impl WANT | mapping FILE SIZE GRAN | tiers FILE | write-records FILE NONCE |\n"
                 "       read-records FILE NONCE N | devdax DEV GRAN NONCE SEQ [PREV] |\n"
                 "       scan-image IMAGE NONCE N_FSDAX N_DEVDAX\n",
                 argv[0]);
