@@ -95,14 +95,18 @@ struct walk {
     size_t cur;
 };
 
+/* Bytes added to every destination: 0 (line-aligned) except in the
+ * misaligned rows, whose copies start and end inside a line. */
+static size_t misalign;
+
 static inline size_t walk_next(struct walk *w, size_t n)
 {
-    size_t step = (n + LINE - 1) & ~(size_t)(LINE - 1);
+    size_t step = (n + misalign + LINE - 1) & ~(size_t)(LINE - 1);
     if (w->cur + step > w->hi)
         w->cur = w->lo;
     size_t off = w->cur;
     w->cur += step;
-    return off;
+    return off + misalign;
 }
 
 /* ---- reference loops: the machine's limits --------------------------- */
@@ -673,6 +677,17 @@ static void rows_persist(void)
         row("`memcpy_to_pmem`+`wmb_pmem` vs `pmem_memcpy_persist`", PER_OP[i], PER_OP[i], &a, &b);
         record("persist", PER_OP[i], &a, &b);
     }
+    /* Copies that start 8 bytes into a line and end inside one: the
+     * partial lines at both edges. */
+    static const size_t MIS[] = {8, 24, 100, 1000, 4000};
+    table_head("Per-operation persist, destination 8 bytes past a line start", "pmem-sys", B_NAME);
+    misalign = 8;
+    for (size_t i = 0; i < N(MIS); i++) {
+        measure(K_PERSIST, OURS, K_PERSIST, have_pmdk ? PMDK : -1, MIS[i], &file_walk, &a, &b);
+        row("`memcpy_to_pmem`+`wmb_pmem` vs `pmem_memcpy_persist`", MIS[i], MIS[i], &a, &b);
+        record("persist_mis8", MIS[i], &a, &b);
+    }
+    misalign = 0;
     table_head("Batched: 16 copies, one fence (time per copy)", "pmem-sys", B_NAME);
     for (size_t i = 0; i < N(BATCHED); i++) {
         measure(K_BATCH16, OURS, K_BATCH16, have_pmdk ? PMDK : -1, BATCHED[i], &file_walk, &a, &b);
@@ -774,8 +789,8 @@ static void rows_two_threads(void)
  * batched. */
 static void rows_threshold(void)
 {
-    static const size_t TH[] = {64, 128, 256, 512, 1024, 4096};
-    static const size_t SZ[] = {64, 128, 192, 256, 384, 512, 1 * KiB, 2 * KiB, 4 * KiB};
+    static const size_t TH[] = {0, 32, 64, 128, 256, 512, 1024};
+    static const size_t SZ[] = {8, 16, 32, 48, 64, 128, 192, 256, 384, 512, 1 * KiB, 2 * KiB, 4 * KiB};
     const char *kname[2] = {"per operation", "batched 16 per fence"};
     int kinds[2] = {K_PERSIST, K_BATCH16};
     size_t saved = pmem_sys_movnt_threshold();
@@ -892,7 +907,7 @@ int main(int argc, char **argv)
         return 2;
     }
     smoke = !strcmp(argv[1], "smoke");
-    reps = smoke ? 3 : 11;
+    reps = smoke ? 3 : 21;
     if (getenv("PMEM_BENCH_REPS"))
         reps = atoi(getenv("PMEM_BENCH_REPS"));
     if (reps < 1 || reps > 63) {
