@@ -218,6 +218,7 @@ func (m *Mapping) Bytes() []byte {
 // Write copies p into the mapping at off with memcpy_to_pmem: when it
 // returns the data is written back or streamed to the media but not yet
 // ordered. Follow with Drain (or WmbPmem); or use Persist on the range.
+// p may be a slice of Bytes that overlaps the destination, as with copy.
 func (m *Mapping) Write(off int, p []byte) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -229,11 +230,22 @@ func (m *Mapping) Write(off int, p []byte) error {
 	}
 	// SAFETY: check proved [off, off+len(p)) inside the live mapping, which
 	// the read lock keeps mapped; p is a Go slice of len(p) bytes that cgo
-	// pins for the call; a Go slice cannot overlap the library's mapping
-	// unless it came from Bytes, and memcpy_to_pmem is then still a plain
-	// copy between two valid ranges (overlap only gives unspecified bytes).
-	C.memcpy_to_pmem(unsafe.Add(m.addr, off), unsafe.Pointer(&p[0]), C.size_t(len(p)))
+	// keeps in place for the call.
+	copyToPmem(unsafe.Add(m.addr, off), unsafe.Pointer(&p[0]), len(p))
 	return nil
+}
+
+// copyToPmem is memcpy_to_pmem, or pmem_sys_memmove when the ranges
+// overlap (a source sliced from Bytes): the library's copy assumes
+// disjoint ranges, Go's copy does not, and this package follows Go.
+// dst and src must be valid for n > 0 bytes.
+func copyToPmem(dst, src unsafe.Pointer, n int) {
+	d, s := uintptr(dst), uintptr(src)
+	if s < d+uintptr(n) && d < s+uintptr(n) {
+		C.pmem_sys_memmove(dst, src, C.size_t(n))
+	} else {
+		C.memcpy_to_pmem(dst, src, C.size_t(n))
+	}
 }
 
 // Read copies len(p) bytes of the mapping at off into p
@@ -247,8 +259,17 @@ func (m *Mapping) Read(off int, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	src := unsafe.Add(m.addr, off)
+	d, s, n := uintptr(unsafe.Pointer(&p[0])), uintptr(src), uintptr(len(p))
+	if s < d+n && d < s+n {
+		// p is a slice of Bytes overlapping the source: Go's copy moves it
+		// correctly, which memcpy_from_pmem does not promise.
+		// SAFETY: as in Write: [off, off+len(p)) is inside the live mapping.
+		copy(p, unsafe.Slice((*byte)(src), len(p)))
+		return nil
+	}
 	// SAFETY: as in Write, with the directions swapped.
-	C.memcpy_from_pmem(unsafe.Pointer(&p[0]), unsafe.Add(m.addr, off), C.size_t(len(p)))
+	C.memcpy_from_pmem(unsafe.Pointer(&p[0]), src, C.size_t(len(p)))
 	return nil
 }
 
@@ -350,7 +371,8 @@ func (m *Mapping) check(op string, off, n int) error {
 // MemcpyToPmem copies min(len(dst), len(src)) bytes from src to dst with
 // memcpy_to_pmem and returns that count. dst is normally a slice of
 // Mapping.Bytes; the copy is written back or streamed but not ordered:
-// follow with Drain or WmbPmem. The slices must not overlap.
+// follow with Drain or WmbPmem. Like copy, it allows the slices to
+// overlap (it then uses pmem_sys_memmove).
 func MemcpyToPmem(dst, src []byte) int {
 	n := len(dst)
 	if len(src) < n {
@@ -359,10 +381,10 @@ func MemcpyToPmem(dst, src []byte) int {
 	if n == 0 {
 		return 0
 	}
-	// SAFETY: both slices hold at least n bytes; cgo pins Go memory for the
-	// call; a dst from Bytes is valid while its Mapping is open (the
-	// caller's contract, as for Bytes itself).
-	C.memcpy_to_pmem(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), C.size_t(n))
+	// SAFETY: both slices hold at least n bytes; cgo keeps Go memory in
+	// place for the call; a dst from Bytes is valid while its Mapping is
+	// open (the caller's contract, as for Bytes itself).
+	copyToPmem(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), n)
 	return n
 }
 

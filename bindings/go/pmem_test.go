@@ -289,6 +289,41 @@ func TestRangeChecks(t *testing.T) {
 	}
 }
 
+// Sources and destinations sliced from the same mapping may overlap, as
+// with Go's copy.
+func TestOverlappingCopies(t *testing.T) {
+	m, err := MapFile(t.TempDir(), 8192, FileCreate|FileTmpfile, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	b := m.Bytes()
+	pattern := make([]byte, 5000)
+	for i := range pattern {
+		pattern[i] = byte(i*7 + i/256)
+	}
+	reset := func() { copy(b, make([]byte, len(b))); copy(b[1000:], pattern) }
+
+	reset() // forward overlap: destination after the source
+	if err := m.Write(1003, b[1000:6000]); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b[1003:6003], pattern) {
+		t.Fatal("Write with the destination after an overlapping source")
+	}
+	reset() // backward overlap
+	if n := MemcpyToPmem(b[997:], b[1000:6000]); n != 5000 || !bytes.Equal(b[997:5997], pattern) {
+		t.Fatalf("MemcpyToPmem with the destination before an overlapping source (n=%d)", n)
+	}
+	reset() // Read into a slice of the mapping that overlaps the source
+	if err := m.Read(1000, b[1064:6064]); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b[1064:6064], pattern) {
+		t.Fatal("Read into an overlapping slice")
+	}
+}
+
 func TestUseAfterClose(t *testing.T) {
 	m, err := MapFile(t.TempDir(), 4096, FileCreate|FileTmpfile, 0o600)
 	if err != nil {

@@ -66,6 +66,8 @@ const c = {
   // passes the array's own memory, which for a view of a mapping is the
   // mapping itself.
   memcpy_to_view: lib.func('memcpy_to_pmem', 'void', ['void *', 'const void *', 'size_t']),
+  memmove: lib.func('pmem_sys_memmove', 'void', ['uintptr_t', 'uintptr_t', 'size_t']),
+  memmove_view: lib.func('pmem_sys_memmove', 'void', ['void *', 'const void *', 'size_t']),
   memcpy_from_pmem: lib.func('memcpy_from_pmem', 'int', ['void *', 'uintptr_t', 'size_t']),
   persist: lib.func('pmem_sys_persist', 'int', ['uintptr_t', 'size_t']),
   drain: lib.func('pmem_sys_drain', 'int', []),
@@ -192,12 +194,20 @@ class Mapping {
   /**
    * Copy data to offset with memcpy_to_pmem: written back or streamed, not
    * yet ordered; follow with drain() (or wmbPmem()), or persist() the
-   * range. Returns the number of bytes written.
+   * range. data may be a view of this mapping's buffer overlapping the
+   * destination. Returns the number of bytes written.
    */
   write(offset, data) {
     const bytes = toBytes('Mapping.write', data);
     this.#range('Mapping.write', offset, bytes.length);
-    if (bytes.length > 0) c.memcpy_to_pmem(this.#addr + offset, bytes, bytes.length);
+    if (bytes.length === 0) return 0;
+    if (this.#buffer !== null && bytes.buffer === this.#buffer) {
+      // A view of this very mapping: the ranges may overlap, which
+      // memcpy_to_pmem does not allow and pmem_sys_memmove does.
+      c.memmove(this.#addr + offset, this.#addr + bytes.byteOffset, bytes.length);
+    } else {
+      c.memcpy_to_pmem(this.#addr + offset, bytes, bytes.length);
+    }
     return bytes.length;
   }
 
@@ -318,8 +328,9 @@ function memremap(fd, offset, size) {
 
 /**
  * Copy min(dst.byteLength, src.byteLength) bytes into dst with
- * memcpy_to_pmem; dst is normally a view of a Mapping's buffer. Not
- * ordered: follow with drain(). Returns the count.
+ * memcpy_to_pmem (pmem_sys_memmove when both are views of one
+ * ArrayBuffer, so overlap is fine); dst is normally a view of a Mapping's
+ * buffer. Not ordered: follow with drain(). Returns the count.
  */
 function memcpyToPmem(dst, src) {
   const d = toBytes('memcpyToPmem', dst);
@@ -328,7 +339,10 @@ function memcpyToPmem(dst, src) {
     throw argError(TypeError, 'ERR_INVALID_ARG_TYPE', 'memcpyToPmem: dst must be a TypedArray, DataView or ArrayBuffer');
   }
   const n = Math.min(d.length, s.length);
-  if (n > 0) c.memcpy_to_view(d, s, n);
+  if (n === 0) return 0;
+  // Views of one ArrayBuffer may overlap: move, as TypedArray.set would.
+  if (d.buffer === s.buffer) c.memmove_view(d, s, n);
+  else c.memcpy_to_view(d, s, n);
   return n;
 }
 

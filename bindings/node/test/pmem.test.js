@@ -174,6 +174,26 @@ test('offsets and lengths outside the mapping are refused and touch nothing', ()
   m.close();
 });
 
+test('copies between overlapping views of the mapping move correctly', () => {
+  const m = pmem.mapFile(os.tmpdir(), 8192, pmem.FILE_CREATE | pmem.FILE_TMPFILE, 0o600);
+  const b = new Uint8Array(m.buffer);
+  const pattern = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
+  const reset = () => {
+    b.fill(0);
+    b.set(pattern, 1000);
+  };
+  reset(); // destination after the source
+  assert.equal(m.write(1003, b.subarray(1000, 6000)), 5000);
+  assert.deepEqual(b.subarray(1003, 6003), pattern);
+  reset(); // destination before the source
+  assert.equal(pmem.memcpyToPmem(b.subarray(997), b.subarray(1000, 6000)), 5000);
+  assert.deepEqual(b.subarray(997, 5997), pattern);
+  reset(); // a Buffer over the same memory counts as the same ArrayBuffer
+  m.write(1064, Buffer.from(m.buffer, 1000, 5000));
+  assert.deepEqual(b.subarray(1064, 6064), pattern);
+  m.close();
+});
+
 test('every call after close throws EBADF', () => {
   const m = pmem.mapFile(os.tmpdir(), 4096, pmem.FILE_CREATE | pmem.FILE_TMPFILE, 0o600);
   assert.equal(m.close(), true);
