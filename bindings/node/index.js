@@ -116,9 +116,11 @@ function argError(Kind, code, message) {
   return err;
 }
 
-function checkSize(call, name, value) {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw argError(RangeError, 'ERR_OUT_OF_RANGE', `${call}: ${name} ${String(value)}: not a non-negative safe integer`);
+// koffi would wrap a too-large value into the C type (flags 2**32 + 1
+// would become FILE_CREATE), so the bounds are checked here.
+function checkSize(call, name, value, max = Number.MAX_SAFE_INTEGER) {
+  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
+    throw argError(RangeError, 'ERR_OUT_OF_RANGE', `${call}: ${name} ${String(value)}: not an integer from 0 to ${max}`);
   }
 }
 
@@ -294,8 +296,8 @@ function mapFile(file, size = 0, flags = 0, mode = 0o666) {
     throw new PmemError(call, os.constants.errno.EINVAL, `${call}: path ${JSON.stringify(p)}: contains a NUL byte`);
   }
   checkSize(call, 'size', size);
-  checkSize(call, 'flags', flags);
-  checkSize(call, 'mode', mode);
+  checkSize(call, 'flags', flags, 0xffffffff);
+  checkSize(call, 'mode', mode, 0o7777);
   const mapped = [0];
   const addr = c.map_file(p, size, flags, mode, mapped);
   if (addr === 0) throw libraryError(call);
@@ -309,8 +311,8 @@ function mapFile(file, size = 0, flags = 0, mode = 0o666) {
  */
 function memremap(fd, offset, size) {
   const call = 'memremap_pmem';
-  if (!Number.isInteger(fd)) {
-    throw argError(TypeError, 'ERR_INVALID_ARG_TYPE', `${call}: fd must be an integer`);
+  if (!Number.isInteger(fd) || fd < -(2 ** 31) || fd >= 2 ** 31) {
+    throw argError(TypeError, 'ERR_INVALID_ARG_TYPE', `${call}: fd must be a 32-bit integer`);
   }
   if (typeof offset === 'bigint') {
     if (offset < 0n || offset >= 1n << 64n) {

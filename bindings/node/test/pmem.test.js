@@ -70,6 +70,10 @@ test('bad arguments are refused before the library sees them', (t) => {
   assert.throws(() => pmem.mapFile(file, -1, pmem.FILE_CREATE), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
   assert.throws(() => pmem.mapFile(file, 1.5, pmem.FILE_CREATE), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
   assert.throws(() => pmem.mapFile(42), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+  // Values that the C types would silently wrap: 2**32 + 1 must not become FILE_CREATE.
+  assert.throws(() => pmem.mapFile(file, 4096, 2 ** 32 + pmem.FILE_CREATE), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => pmem.mapFile(file, 4096, pmem.FILE_CREATE, 0o10000), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => pmem.memremap(2 ** 32, 0, 4096), { code: 'ERR_INVALID_ARG_TYPE' });
   assert.throws(() => new pmem.Mapping(), { name: 'TypeError' });
   assert.equal(fs.existsSync(file), false);
 });
