@@ -87,6 +87,7 @@ import "C"
 import (
 	"fmt"
 	"io/fs"
+	"math"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,6 +161,10 @@ func MapFile(path string, size int, flags Flag, mode fs.FileMode) (*Mapping, err
 	if size < 0 {
 		return nil, bindingError(op, syscall.EINVAL, "size %d: negative", size)
 	}
+	if uint64(flags) > math.MaxUint32 {
+		// C.uint would drop the high bits: 1<<32|1 must not become FileCreate.
+		return nil, bindingError(op, syscall.EINVAL, "flags %#x: wider than unsigned int", uint64(flags))
+	}
 	if strings.IndexByte(path, 0) >= 0 {
 		return nil, bindingError(op, syscall.EINVAL, "path %q: contains a NUL byte", path)
 	}
@@ -179,6 +184,9 @@ func MapFile(path string, size int, flags Flag, mode fs.FileMode) (*Mapping, err
 // page size. fd may be closed afterwards; the mapping stays.
 func Memremap(fd int, offset int64, size int) (*Mapping, error) {
 	const op = "memremap_pmem"
+	if fd < math.MinInt32 || fd > math.MaxInt32 {
+		return nil, bindingError(op, syscall.EBADF, "fd %d: not a C int", fd)
+	}
 	if offset < 0 {
 		return nil, bindingError(op, syscall.EINVAL, "offset %d: negative", offset)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -80,6 +81,17 @@ func TestMapFileArgumentChecks(t *testing.T) {
 	wantErrno(t, err, syscall.EINVAL, "size -1")
 	_, err = MapFile("bad\x00path", 4096, FileCreate, 0o600)
 	wantErrno(t, err, syscall.EINVAL, "NUL")
+	if ^uint(0) > math.MaxUint32 { // 64-bit: a Flag wider than C's unsigned int
+		path := filepath.Join(t.TempDir(), "wide")
+		wide := uint64(1) << 32 // a variable, so that 32-bit builds compile
+		_, err = MapFile(path, 4096, Flag(wide)|FileCreate, 0o600)
+		wantErrno(t, err, syscall.EINVAL, "wider than unsigned int")
+		if _, statErr := os.Stat(path); statErr == nil {
+			t.Fatal("a refused call created the file")
+		}
+		_, err = Memremap(int(wide), 0, 4096)
+		wantErrno(t, err, syscall.EBADF, "not a C int")
+	}
 }
 
 func TestMemremapReadOnlyFdIsEACCES(t *testing.T) {
