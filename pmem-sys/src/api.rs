@@ -21,16 +21,17 @@ pub unsafe fn memcpy_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
     if n == 0 {
         return;
     }
-    match mapping::special_granularity(dst as usize) {
-        // SAFETY (all arms): the caller's contract; the current table is
-        // runnable by construction of the dispatcher.
-        None => unsafe { (ops().copy)(dst, src, n) },
-        Some(g) => unsafe {
-            (ops().copy_noflush)(dst, src, n);
-            if g == Granularity::Page {
-                dirty::record(dst as usize, n);
-            }
-        },
+    let special = mapping::special_granularity(dst as usize);
+    // SAFETY: the caller's contract; the current table is runnable on this
+    // CPU by construction of the dispatcher.
+    unsafe {
+        match special {
+            None => (ops().copy)(dst, src, n),
+            Some(_) => (ops().copy_noflush)(dst, src, n),
+        }
+    }
+    if special == Some(Granularity::Page) {
+        dirty::record(dst as usize, n);
     }
 }
 
@@ -43,15 +44,17 @@ pub unsafe fn memmove_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
     if n == 0 {
         return;
     }
-    match mapping::special_granularity(dst as usize) {
-        // SAFETY (all arms): the caller's contract.
-        None => unsafe { (ops().r#move)(dst, src, n) },
-        Some(g) => unsafe {
-            (ops().move_noflush)(dst, src, n);
-            if g == Granularity::Page {
-                dirty::record(dst as usize, n);
-            }
-        },
+    let special = mapping::special_granularity(dst as usize);
+    // SAFETY: the caller's contract; the current table is runnable on this
+    // CPU by construction of the dispatcher.
+    unsafe {
+        match special {
+            None => (ops().r#move)(dst, src, n),
+            Some(_) => (ops().move_noflush)(dst, src, n),
+        }
+    }
+    if special == Some(Granularity::Page) {
+        dirty::record(dst as usize, n);
     }
 }
 
@@ -64,15 +67,17 @@ pub unsafe fn memset_pmem(dst: *mut u8, c: u8, n: usize) {
     if n == 0 {
         return;
     }
-    match mapping::special_granularity(dst as usize) {
-        // SAFETY (all arms): the caller's contract.
-        None => unsafe { (ops().set)(dst, c, n) },
-        Some(g) => unsafe {
-            (ops().set_noflush)(dst, c, n);
-            if g == Granularity::Page {
-                dirty::record(dst as usize, n);
-            }
-        },
+    let special = mapping::special_granularity(dst as usize);
+    // SAFETY: the caller's contract; the current table is runnable on this
+    // CPU by construction of the dispatcher.
+    unsafe {
+        match special {
+            None => (ops().set)(dst, c, n),
+            Some(_) => (ops().set_noflush)(dst, c, n),
+        }
+    }
+    if special == Some(Granularity::Page) {
+        dirty::record(dst as usize, n);
     }
 }
 

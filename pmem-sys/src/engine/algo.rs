@@ -284,7 +284,7 @@ unsafe fn move_piece<V: Vector, F: Flush>(d: *mut u8, s: *const u8, len: usize, 
     struct Bounce([u8; LINE]);
     let mut b = Bounce([0; LINE]);
     ptr::copy_nonoverlapping(s, b.0.as_mut_ptr(), len);
-    if nt && len == LINE && (d as usize) % LINE == 0 {
+    if nt && len == LINE && (d as usize).is_multiple_of(LINE) {
         let mut j = 0;
         while j < LINE {
             stream(d.add(j), V::load(b.0.as_ptr().add(j)));

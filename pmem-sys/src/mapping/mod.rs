@@ -260,7 +260,7 @@ fn map_fd(call: &str, fd: i32, offset: u64, size: usize) -> Result<(usize, usize
         return Err(Error::new(libc::EINVAL, call, "size 0", "nothing to map"));
     }
     let page = page_size() as u64;
-    if offset % page != 0 {
+    if !offset.is_multiple_of(page) {
         return Err(Error::new(libc::EINVAL, call, format_args!("offset {offset}"), format_args!("not a multiple of the page size ({page})")));
     }
     let end = offset
@@ -270,7 +270,7 @@ fn map_fd(call: &str, fd: i32, offset: u64, size: usize) -> Result<(usize, usize
     let (file_size, align) = match &target {
         Target::Regular { size } => (*size, huge_align(size_as_usize(size))),
         Target::DeviceDax { size, align, .. } => {
-            if offset % *align as u64 != 0 {
+            if !offset.is_multiple_of(*align as u64) {
                 return Err(Error::new(libc::EINVAL, call, format_args!("offset {offset}"), format_args!("not a multiple of the device-DAX alignment ({align})")));
             }
             (*size, huge_align(size_as_usize(size)).max(*align))
