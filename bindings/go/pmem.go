@@ -225,8 +225,14 @@ func (m *Mapping) Bytes() []byte {
 
 // Write copies p into the mapping at off with memcpy_to_pmem: when it
 // returns the data is written back or streamed to the media but not yet
-// ordered. Follow with Drain (or WmbPmem); or use Persist on the range.
-// p may be a slice of Bytes that overlaps the destination, as with copy.
+// ordered. p may be a slice of Bytes that overlaps the destination, as
+// with copy.
+//
+// Follow with Persist(off, len(p)), which works from any goroutine. Drain
+// and WmbPmem complete only the copies made on the calling OS thread (the
+// fence is per CPU, and page-granular ranges are remembered per thread),
+// so they fit only under runtime.LockOSThread held across the Writes and
+// the fence: the way to batch many Writes behind one fence.
 func (m *Mapping) Write(off int, p []byte) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -396,17 +402,18 @@ func MemcpyToPmem(dst, src []byte) int {
 	return n
 }
 
-// WmbPmem makes every earlier MemcpyToPmem, Write and write-back of the
-// calling OS thread durable (an SFENCE on x86_64; msync of the ranges of
+// WmbPmem makes every earlier MemcpyToPmem and Write of the calling OS
+// thread durable (an SFENCE on x86_64; msync of the ranges of
 // page-granular mappings). An msync failure is kept and reported by the
 // next Drain or Persist; prefer Drain, which returns it.
 //
-// The fence is per CPU thread: call it from the goroutine that wrote,
-// with runtime.LockOSThread held across the writes and the fence if the
-// ordering must be exact.
+// Go moves goroutines between OS threads at will, so a fence is only
+// meaningful with runtime.LockOSThread held from the first copy to the
+// fence. Without that, use Mapping.Persist.
 func WmbPmem() { C.wmb_pmem() }
 
 // Drain is WmbPmem that reports msync failures of page-granular ranges.
+// Like WmbPmem it covers the calling OS thread's copies only.
 func Drain() error {
 	var e C.gopmem_error
 	if C.gopmem_drain(&e) != 0 {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -187,14 +188,18 @@ func TestRoundTripThroughTheFile(t *testing.T) {
 	}
 	// Large enough for the non-temporal path, at an unaligned offset.
 	big := bytes.Repeat([]byte("0123456789abcdef"), 600)
+	tail := []byte("the last bytes")
+	// Two copies behind one fence, on one OS thread as Drain requires.
+	runtime.LockOSThread()
 	if err := m.Write(7, big); err != nil {
 		t.Fatal(err)
 	}
-	tail := []byte("the last bytes")
 	if err := m.Write(size-len(tail), tail); err != nil {
 		t.Fatal(err)
 	}
-	if err := Drain(); err != nil {
+	err = Drain()
+	runtime.UnlockOSThread()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Persist(0, size); err != nil {
