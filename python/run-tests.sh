@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The Python package's tests, as `make test-python` runs them.
+#
+# 1. a virtual environment in build/venv-python (created once, then reused)
+#    with maturin, pytest, numpy, hypothesis and mypy from PyPI;
+# 2. `pip install ./python`, a real PEP 517 build and install as a user
+#    would do it;
+# 3. pytest on python/tests against the installed package;
+# 4. `python -m pypmem info`;
+# 5. mypy --strict on a typed usage example (must pass) and on a file of
+#    mistakes (each must be reported), against the installed stubs;
+# 6. `maturin sdist`, then pip install from the sdist and a smoke test.
+#
+# Exits non-zero on the first failure. Environment:
+#   PYTHON=...                 interpreter for the venv (default: the first
+#                              python3, python3.13, python3.12, python3.11
+#                              that is 3.11 or newer)
+#   PYPMEM_MODEL_EXAMPLES=N    sequences of the property test (default 2000)
+#   PYPMEM_SKIP_SDIST=1        skip step 6 (prints SKIPPED)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/build/venv-python"
+REQS=("maturin>=1.8,<2" "pytest>=8" "numpy>=1.26" "hypothesis>=6.100" "mypy>=1.10")
+t0=$SECONDS
+step() { printf '\n== %s (%ds)\n' "$*" $((SECONDS - t0)); }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+    echo "installing with apt-get: $*"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- tools ------------------------------------------------------------------
+step "tools"
+python_ok() { "$1" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+PY=""
+for cand in ${PYTHON:-} python3 python3.13 python3.12 python3.11; do
+    if command -v "$cand" >/dev/null && python_ok "$cand"; then PY=$(command -v "$cand"); break; fi
+done
+if [ -z "$PY" ]; then
+    apt_install python3 python3-venv python3-pip
+    python_ok python3 || { echo "no Python 3.11 or newer with venv available" >&2; exit 1; }
+    PY=$(command -v python3)
+fi
+command -v nm >/dev/null && command -v readelf >/dev/null || apt_install binutils
+command -v cargo >/dev/null || { echo "cargo (Rust) is required to build the extension" >&2; exit 1; }
+echo "python: $PY ($("$PY" -c 'import sys; print(sys.version.split()[0])')), cargo: $(cargo --version)"
+
+# Knobs in the environment would change what the tests expect; the tests
+# set the ones they need themselves.
+for v in $(env | sed -n 's/^\(PMEM_SYS_[A-Z0-9_]*\)=.*/\1/p'); do
+    echo "note: unsetting $v for the tests"
+    unset "$v"
+done
+
+# --- virtual environment ----------------------------------------------------
+step "virtual environment $VENV"
+if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+fi
+VPY="$VENV/bin/python"
+STAMP="$VENV/.pypmem-requirements"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "${REQS[*]}" ]; then
+    "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip
+    "$VPY" -m pip install -q --disable-pip-version-check "${REQS[@]}"
+    echo "${REQS[*]}" > "$STAMP"
+else
+    echo "reused (requirements unchanged)"
+fi
+
+# --- install ----------------------------------------------------------------
+step "pip install ./python"
+# In-tree build: maturin builds with cargo in the workspace target/ dir, so
+# a second run only relinks what changed.
+(cd "$ROOT" && "$VPY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./python)
+
+# Everything below runs from a directory without a pypmem/ folder, so the
+# installed package is the one imported.
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# --- pytest -----------------------------------------------------------------
+step "pytest"
+(cd "$ROOT/python/tests" && "$VPY" -m pytest -p no:cacheprovider -q -ra --durations=5 -o console_output_style=classic \
+    --rootdir "$ROOT/python/tests" "$ROOT/python/tests")
+
+# --- the command line -------------------------------------------------------
+step "python -m pypmem info"
+(cd "$WORK" && "$VPY" -m pypmem info "$WORK/info.pmem" "$WORK")
+
+# --- stubs ------------------------------------------------------------------
+step "mypy --strict against the installed stubs"
+MYPY=("$VPY" -m mypy --strict --no-error-summary --cache-dir "$ROOT/build/mypy-cache-python")
+(cd "$WORK" && "${MYPY[@]}" "$ROOT/python/tests/typing/usage_ok.py" && "${MYPY[@]}" -p pypmem)
+echo "usage_ok.py and the pypmem package type-check"
+want=$(grep -c '# E:' "$ROOT/python/tests/typing/usage_bad.py")
+set +e
+bad_out=$(cd "$WORK" && "${MYPY[@]}" "$ROOT/python/tests/typing/usage_bad.py" 2>&1)
+set -e
+lines_with_errors=$(printf '%s\n' "$bad_out" | sed -n 's/^[^:]*usage_bad.py:\([0-9]*\): error:.*/\1/p' | sort -u)
+marked=$(grep -n '# E:' "$ROOT/python/tests/typing/usage_bad.py" | cut -d: -f1 | sort -u)
+if [ "$lines_with_errors" != "$marked" ]; then
+    echo "mypy did not report exactly the marked lines of usage_bad.py" >&2
+    echo "marked: $(echo $marked)  reported: $(echo $lines_with_errors)" >&2
+    printf '%s\n' "$bad_out" >&2
+    exit 1
+fi
+echo "usage_bad.py: mypy reports all $want marked mistakes and nothing else"
+
+# --- sdist ------------------------------------------------------------------
+if [ "${PYPMEM_SKIP_SDIST:-0}" = 1 ]; then
+    echo "SKIPPED: sdist build and install (PYPMEM_SKIP_SDIST=1)"
+else
+    step "maturin sdist, then pip install from it"
+    rm -rf "$WORK/sdist"
+    "$VENV/bin/maturin" sdist --manifest-path "$ROOT/python/Cargo.toml" --out "$WORK/sdist" 2>&1 | grep -v '^📦\|^🍹' || true
+    SDIST=$(ls "$WORK"/sdist/pypmem-*.tar.gz)
+    tar -tzf "$SDIST" | grep -q 'pmem-sys/src/api.rs' || { echo "the sdist lacks the engine sources" >&2; exit 1; }
+    tar -tzf "$SDIST" | grep -q 'pypmem/_pypmem.pyi' || { echo "the sdist lacks the stubs" >&2; exit 1; }
+    # Reuse the workspace's compiled dependencies; the sdist's own crates
+    # are rebuilt from its unpacked sources.
+    CARGO_TARGET_DIR="$ROOT/target" "$VPY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$SDIST"
+    (cd "$WORK" && "$VPY" - <<'EOF'
+import pypmem, tempfile, os
+with tempfile.TemporaryDirectory() as d:
+    with pypmem.map_file(os.path.join(d, "s.pmem"), 4096, create=True) as m:
+        m.write(0, b"from the sdist")
+        m.persist()
+        assert m.read(0, 14) == b"from the sdist"
+print("sdist install works:", pypmem.__version__, pypmem.implementation())
+EOF
+    )
+fi
+
+step "python tests passed"

@@ -1,0 +1,562 @@
+//! `pypmem.Mapping`: a mapped file as a writable buffer-protocol object whose
+//! copies go through the engine.
+//!
+//! The rules that keep Python from crashing, in one place:
+//!
+//! - Every method checks its arguments (which may run Python code through
+//!   `__index__` or `__buffer__`), then counts itself in with
+//!   [`Lifecycle::enter`] before touching the mapped memory and out when
+//!   done. `close()` refuses with BufferError while anything is counted in,
+//!   so memory is never unmapped under a copy, even one running with the GIL
+//!   released in another thread.
+//! - `__getbuffer__` counts an export and points the view's `obj` back at
+//!   the Mapping (as CPython's mmapmodule does with `PyBuffer_FillInfo`), so
+//!   the Mapping outlives every memoryview and numpy array; `close()` refuses
+//!   while any export is alive. `__releasebuffer__` only counts down and
+//!   never raises.
+//! - Offsets and lengths are checked against the immutable length before any
+//!   memory is touched.
+
+#![allow(unsafe_code)]
+
+use crate::buffer::{Source, Target};
+use crate::lifecycle::{Close, Lifecycle, Operation};
+use crate::os_error;
+use pmem_sys::mapping::{self, Granularity};
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyOSError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PySlice, PySliceMethods};
+use std::ffi::c_int;
+
+/// Copies of at least this many bytes release the GIL (the rule:
+/// below it, the cost of dropping and retaking the GIL, about 100 ns, is a
+/// large share of the copy; above it the copy takes microseconds).
+pub(crate) const DETACH_AT: usize = 64 * 1024;
+
+/// A file or device-DAX range mapped by pmem-sys.
+///
+/// Create one with :func:`pypmem.map_file` or :func:`pypmem.memremap_pmem`.
+/// It supports the buffer protocol (writable): ``memoryview(m)`` and
+/// ``numpy.frombuffer(m, dtype=numpy.uint8)`` see the mapped bytes without
+/// copying. Stores made that way are ordinary stores: they are durable only
+/// after :meth:`persist` of their range, and they are not protected against
+/// media errors (use :meth:`read` and :meth:`write` for that).
+///
+/// ``close()`` raises BufferError while a memoryview, numpy array or other
+/// export is alive; every other use after ``close()`` raises ValueError.
+#[pyclass(frozen, weakref, module = "pypmem", name = "Mapping")]
+pub struct Mapping {
+    addr: usize,
+    len: usize,
+    state: Lifecycle,
+    granularity: Granularity,
+    reason: String,
+}
+
+/// A range already checked against the mapping.
+#[derive(Clone, Copy)]
+struct Range {
+    offset: usize,
+    len: usize,
+}
+
+fn closed(call: &str) -> PyErr {
+    PyValueError::new_err(format!("{call}: the mapping is closed"))
+}
+
+fn eio(call: &str, r: Range) -> PyErr {
+    let errno = std::io::Error::last_os_error().raw_os_error().filter(|e| *e != 0).unwrap_or(libc::EIO);
+    let text = std::io::Error::from_raw_os_error(errno);
+    PyOSError::new_err((
+        errno,
+        format!("{call}: range [{}, {}): reading the mapping failed: {text}", r.offset, r.offset + r.len),
+    ))
+}
+
+fn byte_value(call: &str, value: &Bound<'_, PyAny>) -> PyResult<u8> {
+    let v: i64 = value.extract().map_err(|_| {
+        let t = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        PyTypeError::new_err(format!("{call}: value: an integer is required, not '{t}'"))
+    })?;
+    u8::try_from(v).map_err(|_| PyValueError::new_err(format!("{call}: value {v}: must be in range(0, 256)")))
+}
+
+impl Mapping {
+    /// Wraps a mapping of pmem-sys starting at `addr`, `len` bytes long;
+    /// unmaps it again if it cannot be described.
+    pub(crate) fn adopt(call: &str, addr: usize, len: usize) -> PyResult<Mapping> {
+        let described = mapping::granularity(call, addr, len).and_then(|g| Ok((g, mapping::reason(addr)?)));
+        match described {
+            Ok((granularity, region)) => Ok(Mapping {
+                addr,
+                len,
+                state: Lifecycle::default(),
+                granularity,
+                reason: mapping::reason_text(&region).to_string_lossy().into_owned(),
+            }),
+            Err(e) => {
+                let _ = mapping::unmap(addr);
+                Err(os_error(e))
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn enter(&self, call: &str) -> PyResult<Operation<'_>> {
+        self.state.enter().ok_or_else(|| closed(call))
+    }
+
+    #[inline(always)]
+    fn ensure_open(&self, call: &str) -> PyResult<()> {
+        if self.state.is_closed() {
+            Err(closed(call))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Checks `[offset, offset + len)`.
+    #[inline(always)]
+    fn range(&self, call: &str, offset: i64, len: usize) -> PyResult<Range> {
+        match usize::try_from(offset) {
+            Ok(o) if o <= self.len && len <= self.len - o => Ok(Range { offset: o, len }),
+            _ => Err(self.range_error(call, offset, len as i128)),
+        }
+    }
+
+    /// Checks an offset and an optional length (default: to the end).
+    fn range_opt(&self, call: &str, offset: i64, length: Option<i64>) -> PyResult<Range> {
+        let len = match length {
+            None => match usize::try_from(offset) {
+                Ok(o) if o <= self.len => self.len - o,
+                _ => return Err(self.range_error(call, offset, 0)),
+            },
+            Some(n) => usize::try_from(n).map_err(|_| self.range_error(call, offset, n as i128))?,
+        };
+        self.range(call, offset, len)
+    }
+
+    #[cold]
+    fn range_error(&self, call: &str, offset: i64, len: i128) -> PyErr {
+        let why = if offset < 0 {
+            format!("offset {offset}: negative")
+        } else if len < 0 {
+            format!("length {len}: negative")
+        } else if offset as u64 > self.len as u64 {
+            format!("offset {offset}: past the end of the mapping ({} bytes)", self.len)
+        } else {
+            format!("offset {offset} + length {len}: past the end of the mapping ({} bytes)", self.len)
+        };
+        PyValueError::new_err(format!("{call}: {why}"))
+    }
+
+    #[inline(always)]
+    fn at(&self, offset: usize) -> *mut u8 {
+        (self.addr + offset) as *mut u8
+    }
+
+    /// Copies `n` bytes from `src` into the mapping at `r`, through the
+    /// engine, releasing the GIL for large copies.
+    ///
+    /// # Safety
+    /// `src` is readable for `r.len` bytes for the whole call, `r` was
+    /// checked and the caller holds an [`Operation`].
+    #[inline(always)]
+    unsafe fn store(&self, py: Python<'_>, r: Range, src: *const u8) -> PyResult<()> {
+        let dst = self.at(r.offset) as usize;
+        let (s, n) = (src as usize, r.len);
+        // A source inside the mapping itself (a memoryview of it) may
+        // overlap the destination: memcpy_to_pmem requires that it does not.
+        let overlap = s < dst + n && dst < s + n;
+        let copy = move || {
+            // SAFETY: the caller's contract; memmove where they overlap.
+            unsafe {
+                if overlap {
+                    pmem_sys::memmove_to_pmem(dst as *mut u8, s as *const u8, n)
+                } else {
+                    pmem_sys::memcpy_to_pmem(dst as *mut u8, s as *const u8, n)
+                }
+            }
+        };
+        if n >= DETACH_AT {
+            py.detach(copy);
+        } else {
+            copy();
+        }
+        Ok(())
+    }
+
+    /// Copies the mapping's bytes at `r` to `dst` with memcpy_from_pmem,
+    /// which reports a media error as -1 instead of crashing.
+    ///
+    /// # Safety
+    /// `dst` is writable for `r.len` bytes, does not overlap the mapping
+    /// (see [`Mapping::overlaps`]), `r` was checked and the caller holds an
+    /// [`Operation`].
+    #[inline(always)]
+    unsafe fn load(&self, py: Python<'_>, call: &str, r: Range, dst: *mut u8) -> PyResult<()> {
+        let (src, d, n) = (self.at(r.offset) as usize, dst as usize, r.len);
+        // SAFETY: the caller's contract.
+        let copy = move || unsafe { pmem_sys::memcpy_from_pmem(d as *mut u8, src as *const u8, n) };
+        let rc = if n >= DETACH_AT { py.detach(copy) } else { copy() };
+        if rc != 0 {
+            return Err(eio(call, r));
+        }
+        Ok(())
+    }
+
+    fn overlaps(&self, p: *const u8, n: usize) -> bool {
+        let p = p as usize;
+        p < self.addr + self.len && self.addr < p + n
+    }
+
+    /// Reads `r` into a new `bytes` object without zeroing it first.
+    fn read_bytes<'py>(&self, py: Python<'py>, call: &str, r: Range) -> PyResult<Bound<'py, PyBytes>> {
+        // SAFETY: a NULL source asks CPython for an uninitialised object of
+        // `r.len` bytes, owned by us until returned.
+        let obj = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), r.len as ffi::Py_ssize_t))? };
+        // SAFETY: `obj` is a bytes object; its buffer has `r.len` bytes and is
+        // ours alone (no other reference exists yet). Bytes objects are never
+        // inside a mapping, so there is no overlap.
+        unsafe {
+            let dst = ffi::PyBytes_AsString(obj.as_ptr()) as *mut u8;
+            self.load(py, call, r, dst)?;
+            Ok(obj.cast_into_unchecked())
+        }
+    }
+
+    /// Reads `r` into a vector (the slow paths).
+    fn read_vec(&self, py: Python<'_>, call: &str, r: Range) -> PyResult<Vec<u8>> {
+        let mut v = vec![0u8; r.len];
+        // SAFETY: `v` has `r.len` bytes and is not inside the mapping.
+        unsafe { self.load(py, call, r, v.as_mut_ptr())? };
+        Ok(v)
+    }
+
+    fn index(&self, call: &str, key: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let i: isize = key.extract().map_err(|e: PyErr| {
+            if e.is_instance_of::<PyTypeError>(key.py()) {
+                let t = key.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+                PyTypeError::new_err(format!("{call}: indices must be integers or slices, not '{t}'"))
+            } else {
+                e
+            }
+        })?;
+        let n = self.len as isize;
+        let j = if i < 0 { i + n } else { i };
+        if (0..n).contains(&j) {
+            Ok(j as usize)
+        } else {
+            Err(PyIndexError::new_err(format!("{call}: index {i}: out of range for a mapping of {} bytes", self.len)))
+        }
+    }
+
+    fn unmap_now(&self) -> PyResult<()> {
+        mapping::unmap(self.addr).map_err(os_error)
+    }
+}
+
+#[pymethods]
+impl Mapping {
+    /// Copies the bytes of ``data`` (any bytes-like object) to ``offset``
+    /// with memcpy_to_pmem: written back (or non-temporal), not fenced.
+    /// Durable after :meth:`persist` of the range or :func:`pypmem.wmb_pmem`
+    /// in the same thread. Raises ValueError if the range does not fit.
+    #[inline]
+    fn write(&self, py: Python<'_>, offset: i64, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        const CALL: &str = "Mapping.write";
+        let _op = self.enter(CALL)?;
+        let src = Source::get(data, CALL)?;
+        let r = self.range(CALL, offset, src.len())?;
+        // SAFETY: `src` holds the bytes for the whole call; `r` is checked;
+        // `_op` holds the mapping open.
+        unsafe { self.store(py, r, src.ptr()) }
+    }
+
+    /// Returns ``length`` bytes from ``offset`` as ``bytes``, copied with
+    /// memcpy_from_pmem: a media error raises OSError(EIO) instead of
+    /// crashing. Raises ValueError if the range does not fit.
+    fn read<'py>(&self, py: Python<'py>, offset: i64, length: i64) -> PyResult<Bound<'py, PyBytes>> {
+        const CALL: &str = "Mapping.read";
+        let _op = self.enter(CALL)?;
+        let r = self.range_opt(CALL, offset, Some(length))?;
+        self.read_bytes(py, CALL, r)
+    }
+
+    /// Fills ``buffer`` (a writable bytes-like object) with ``len(buffer)``
+    /// bytes from ``offset``; returns the number of bytes copied. Raises
+    /// ValueError if they do not fit, TypeError if ``buffer`` is not writable.
+    fn readinto(&self, py: Python<'_>, offset: i64, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
+        const CALL: &str = "Mapping.readinto";
+        let _op = self.enter(CALL)?;
+        let t = Target::get(buffer, CALL)?;
+        let r = self.range(CALL, offset, t.len())?;
+        match t.direct_ptr() {
+            Some(p) if !self.overlaps(p, r.len) => {
+                // SAFETY: the export is writable for `r.len` bytes and stays
+                // held by `t`; no overlap with the mapping.
+                unsafe { self.load(py, CALL, r, p)? };
+            }
+            Some(p) => {
+                // A view of this mapping: read first, then store (memmove
+                // semantics, through the engine because it is pmem).
+                let v = self.read_vec(py, CALL, r)?;
+                let (dst, n) = (p as usize, r.len);
+                // SAFETY: `p` is inside this mapping (held open by `_op`) and
+                // writable for `n` bytes; `v` is a separate vector.
+                unsafe { pmem_sys::memcpy_to_pmem(dst as *mut u8, v.as_ptr(), n) };
+            }
+            None => {
+                let v = self.read_vec(py, CALL, r)?;
+                t.scatter(py, &v)?;
+            }
+        }
+        Ok(r.len)
+    }
+
+    /// Sets ``length`` bytes from ``offset`` to ``value`` (0 to 255) through
+    /// the engine (written back, not fenced).
+    fn memset(&self, py: Python<'_>, offset: i64, value: &Bound<'_, PyAny>, length: i64) -> PyResult<()> {
+        const CALL: &str = "Mapping.memset";
+        let c = byte_value(CALL, value)?;
+        let _op = self.enter(CALL)?;
+        let r = self.range_opt(CALL, offset, Some(length))?;
+        let (dst, n) = (self.at(r.offset) as usize, r.len);
+        // SAFETY: `r` is inside the mapping, held open by `_op`.
+        let set = move || unsafe { pmem_sys::memset_pmem(dst as *mut u8, c, n) };
+        if n >= DETACH_AT {
+            py.detach(set);
+        } else {
+            set();
+        }
+        Ok(())
+    }
+
+    /// Writes back the range (arch_wb_cache_pmem) after stores made through
+    /// a memoryview or numpy; not fenced: follow with
+    /// :func:`pypmem.wmb_pmem`, or use :meth:`persist`. ``length=None``
+    /// means to the end.
+    #[pyo3(signature = (offset=0, length=None))]
+    fn flush(&self, py: Python<'_>, offset: i64, length: Option<i64>) -> PyResult<()> {
+        const CALL: &str = "Mapping.flush";
+        let _op = self.enter(CALL)?;
+        let r = self.range_opt(CALL, offset, length)?;
+        let (p, n) = (self.at(r.offset) as usize, r.len);
+        // SAFETY: `r` is inside the mapping, held open by `_op`.
+        let wb = move || unsafe { pmem_sys::arch_wb_cache_pmem(p as *const u8, n) };
+        if n >= DETACH_AT {
+            py.detach(wb);
+        } else {
+            wb();
+        }
+        Ok(())
+    }
+
+    /// Makes the range durable: write back and fence, or msync on a
+    /// page-granular mapping. Covers every store to the range however it was
+    /// made (write, slice assignment, memoryview, numpy). Raises OSError if
+    /// msync fails. ``length=None`` means to the end.
+    #[pyo3(signature = (offset=0, length=None))]
+    fn persist(&self, py: Python<'_>, offset: i64, length: Option<i64>) -> PyResult<()> {
+        const CALL: &str = "Mapping.persist";
+        let _op = self.enter(CALL)?;
+        let r = self.range_opt(CALL, offset, length)?;
+        let (p, n) = (self.at(r.offset) as usize, r.len);
+        // SAFETY: `r` is inside the mapping, held open by `_op`.
+        let persist = move || unsafe { pmem_sys::persist(p as *const u8, n) };
+        // msync is a system call that may wait for the disk: never hold the
+        // GIL across it.
+        let result = if n >= DETACH_AT || self.granularity == Granularity::Page { py.detach(persist) } else { persist() };
+        result.map_err(os_error)
+    }
+
+    /// Unmaps. Raises BufferError while a memoryview, numpy array or other
+    /// buffer export is alive (or another thread is copying); once they are
+    /// released it succeeds. Closing twice is allowed. Does not persist.
+    fn close(&self) -> PyResult<()> {
+        match self.state.close() {
+            Close::Now => self.unmap_now(),
+            Close::Already => Ok(()),
+            Close::Exported(n) => Err(PyBufferError::new_err(format!(
+                "Mapping.close: {n} buffer export(s) (memoryview, numpy array, ...) still alive; release them first"
+            ))),
+            Close::Busy(_) => Err(PyBufferError::new_err(
+                "Mapping.close: the mapping is in use by an operation in progress (another thread's copy, or a callback of this one)",
+            )),
+        }
+    }
+
+    /// True once :meth:`close` has succeeded; readable after close.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.state.is_closed()
+    }
+
+    /// The mapped length in bytes (the same as ``len(m)``).
+    #[getter]
+    fn size(&self) -> PyResult<usize> {
+        self.ensure_open("Mapping.size")?;
+        Ok(self.len)
+    }
+
+    /// ``"byte"`` (eADR: stores are durable once visible), ``"cache_line"``
+    /// (flush and fence) or ``"page"`` (msync).
+    #[getter]
+    fn granularity(&self) -> PyResult<&'static str> {
+        self.ensure_open("Mapping.granularity")?;
+        Ok(self.granularity.name())
+    }
+
+    /// True for byte and cache-line granularity: stores reach persistence
+    /// by flush and fence, without msync.
+    #[getter]
+    fn is_pmem(&self) -> PyResult<bool> {
+        self.ensure_open("Mapping.is_pmem")?;
+        Ok(self.granularity != Granularity::Page)
+    }
+
+    /// Why the mapping has its granularity, in a sentence.
+    #[getter]
+    fn reason(&self) -> PyResult<&str> {
+        self.ensure_open("Mapping.reason")?;
+        Ok(&self.reason)
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        self.ensure_open("Mapping.__len__")?;
+        Ok(self.len)
+    }
+
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        const CALL: &str = "Mapping.__getitem__";
+        self.ensure_open(CALL)?;
+        if let Ok(slice) = key.cast::<PySlice>() {
+            let s = slice.indices(self.len as isize)?;
+            let _op = self.enter(CALL)?;
+            if s.step == 1 || s.slicelength <= 1 {
+                let start = if s.slicelength == 0 { 0 } else { s.start as usize };
+                return Ok(self.read_bytes(py, CALL, Range { offset: start, len: s.slicelength })?.into_any());
+            }
+            // Extended slice: read the span once, then pick.
+            let last = s.start + (s.slicelength as isize - 1) * s.step;
+            let (lo, hi) = (s.start.min(last) as usize, s.start.max(last) as usize);
+            let span = self.read_vec(py, CALL, Range { offset: lo, len: hi - lo + 1 })?;
+            let picked: Vec<u8> = (0..s.slicelength as isize).map(|k| span[(s.start + k * s.step) as usize - lo]).collect();
+            return Ok(PyBytes::new(py, &picked).into_any());
+        }
+        let i = self.index(CALL, key)?;
+        let _op = self.enter(CALL)?;
+        let mut b = 0u8;
+        // SAFETY: one byte, not inside the mapping.
+        unsafe { self.load(py, CALL, Range { offset: i, len: 1 }, &mut b)? };
+        Ok(b.into_pyobject(py)?.into_any())
+    }
+
+    fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        const CALL: &str = "Mapping.__setitem__";
+        self.ensure_open(CALL)?;
+        if let Ok(slice) = key.cast::<PySlice>() {
+            let s = slice.indices(self.len as isize)?;
+            let _op = self.enter(CALL)?;
+            let src = Source::get(value, CALL)?;
+            if src.len() != s.slicelength {
+                return Err(PyValueError::new_err(format!(
+                    "{CALL}: slice of {} bytes, data of {} bytes: the lengths must match",
+                    s.slicelength,
+                    src.len()
+                )));
+            }
+            if s.slicelength == 0 {
+                return Ok(());
+            }
+            if s.step == 1 {
+                let r = Range { offset: s.start as usize, len: s.slicelength };
+                // SAFETY: `src` holds the bytes; `r` lies inside the mapping
+                // (slice indices are clipped to it); `_op` holds it open.
+                return unsafe { self.store(py, r, src.ptr()) };
+            }
+            // Extended slice: byte by byte, from a private copy in case the
+            // source is a view of this mapping.
+            let data = src.as_slice().to_vec();
+            for (k, b) in data.iter().enumerate() {
+                let at = (s.start + k as isize * s.step) as usize;
+                // SAFETY: `at` is inside the mapping (clipped indices).
+                unsafe { pmem_sys::memcpy_to_pmem(self.at(at), b, 1) };
+            }
+            return Ok(());
+        }
+        let i = self.index(CALL, key)?;
+        let b = byte_value(CALL, value)?;
+        let _op = self.enter(CALL)?;
+        // SAFETY: `i` is inside the mapping, held open by `_op`.
+        unsafe { pmem_sys::memcpy_to_pmem(self.at(i), &b, 1) };
+        Ok(())
+    }
+
+    fn __delitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err("Mapping.__delitem__: a mapping has a fixed size; bytes cannot be deleted"))
+    }
+
+    /// Exports the mapped bytes (writable, format "B") and counts the export.
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        let this = slf.get();
+        if view.is_null() {
+            return Err(PyBufferError::new_err("Mapping.__getbuffer__: view is NULL"));
+        }
+        if !this.state.export() {
+            return Err(closed("Mapping.__getbuffer__"));
+        }
+        // SAFETY: `view` is CPython's to fill; FillInfo sets `view->obj` to a
+        // new reference to the Mapping, which keeps it (and so the memory,
+        // since close() refuses while the export is counted) alive until
+        // PyBuffer_Release. shape/strides point into the view itself.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(view, slf.as_ptr(), this.addr as *mut std::ffi::c_void, this.len as ffi::Py_ssize_t, 0, flags)
+        };
+        if rc != 0 {
+            this.state.unexport();
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    /// Counts the export out; never raises.
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
+        self.state.unexport();
+    }
+
+    /// Returns the mapping itself; the ``with`` block closes it.
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    /// Closes (BufferError if exports are alive, as for :meth:`close`).
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+        self.close()
+    }
+
+    fn __repr__(&self) -> String {
+        if self.state.is_closed() {
+            "<pypmem.Mapping closed>".to_owned()
+        } else {
+            format!(
+                "<pypmem.Mapping size={} granularity={} exports={}>",
+                self.len,
+                self.granularity.name(),
+                self.state.exports()
+            )
+        }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // Nothing else can reach the object now: every export and every
+        // operation holds a reference. Unmap unless close() already did.
+        if self.state.close() == Close::Now {
+            let _ = mapping::unmap(self.addr);
+        }
+    }
+}

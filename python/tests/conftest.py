@@ -1,0 +1,71 @@
+"""Shared fixtures: files with known contents, mapped at each granularity.
+
+Every check of "what is in the file" goes through an independent ``open()``
+of the file, never through the mapping under test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import pypmem
+
+FILE_SIZE = 256 * 1024  # larger than DETACH_AT, so large copies are covered
+
+
+def file_bytes(path: Path | str) -> bytes:
+    """The file's contents as another process would read them."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def fill(path: Path, size: int = FILE_SIZE, seed: int = 1) -> bytes:
+    """Writes ``size`` reproducible pseudo-random bytes to ``path``."""
+    data = bytes((i * 131 + seed * 17 + (i >> 8)) & 0xFF for i in range(size))
+    path.write_bytes(data)
+    return data
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> tuple[Path, bytes]:
+    """A file with known contents."""
+    p = tmp_path / "data.pmem"
+    return p, fill(p)
+
+
+# The three granularities. This machine has no persistent memory, so the
+# finer two are forced with PMEM_SYS_FORCE_GRANULARITY: the engine then
+# really uses flush instructions (cache_line) or no flushes (byte) on the
+# page-cache file, which is valid on ordinary memory, and msync for page.
+GRANULARITIES = ["page", "cache_line", "byte"]
+
+
+@pytest.fixture(params=GRANULARITIES)
+def granularity(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Forces new mappings to a granularity for the duration of a test."""
+    g: str = request.param
+    pypmem.set_option("PMEM_SYS_FORCE_GRANULARITY", None if g == "page" else g)
+    try:
+        yield g
+    finally:
+        pypmem.set_option("PMEM_SYS_FORCE_GRANULARITY", None)
+
+
+@pytest.fixture
+def mapped(data_file: tuple[Path, bytes], granularity: str) -> Iterator[tuple[pypmem.Mapping, Path, bytes]]:
+    """A mapping of ``data_file`` at each granularity, closed afterwards."""
+    path, data = data_file
+    m = pypmem.map_file(path)
+    assert m.granularity == granularity
+    try:
+        yield m, path, data
+    finally:
+        m.close()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
