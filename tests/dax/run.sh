@@ -76,14 +76,13 @@ run() {
 [ "$(id -u)" = 0 ] || fail "must run as root (it installs Debian packages)"
 [ "$(uname -m)" = x86_64 ] || fail "needs an x86_64 host"
 mkdir -p "$cache" || fail "cannot create $cache"
-# Concurrent runs share the cache but each gets its own work directory.
+# Concurrent runs share the cache (apt-get and the kernel download hold
+# flock on build/dax/cache/.lock) but each gets its own work directory.
 work=$(mktemp -d "$dax_dir/run.XXXXXX") || fail "cannot create a work directory"
 steplog=$work/host.log
 : >"$steplog"
 echo "test-dax: work directory $work"
 
-# Serializes apt-get and the kernel cache between concurrent runs.
-with_cache_lock() { flock -w 900 "$cache/.lock" "$@"; }
 
 # ------------------------------------------------ step: host-packages (10)
 step host-packages 10
@@ -94,11 +93,12 @@ have_tools() {
 }
 install_tools() {
     have_tools && return 0
-    local pkgs="qemu-system-x86 busybox-static cpio e2fsprogs gcc libc6-dev"
+    local pkgs=(qemu-system-x86 busybox-static cpio e2fsprogs gcc libc6-dev)
     export DEBIAN_FRONTEND=noninteractive
-    # Without recommends: no GUI, firmware or extra emulators.
-    apt-get install -y -q --no-install-recommends $pkgs ||
-        { apt-get update -q && apt-get install -y -q --no-install-recommends $pkgs; }
+    # Without recommends: no GUI, firmware or extra emulators.  When the
+    # package lists are missing or stale, refresh them and try again.
+    apt-get install -y -q --no-install-recommends "${pkgs[@]}" ||
+        { apt-get update -q && apt-get install -y -q --no-install-recommends "${pkgs[@]}"; }
 }
 if ! have_tools; then
     echo "   installing qemu-system-x86 busybox-static cpio e2fsprogs with apt-get"
@@ -279,7 +279,7 @@ host_scan - 2
 step_done
 
 # ------------------------------------------------------------------ done
-[ "${DAX_KEEP:-0}" = 1 ] && echo "   work directory kept: $work" || rm -rf "$work"
+if [ "${DAX_KEEP:-0}" = 1 ]; then echo "   work directory kept: $work"; else rm -rf "$work"; fi
 echo "test-dax: $total_pass passed, 0 failed"
 echo "test-dax: PASSED (fsdax CACHE_LINE with MAP_SYNC, $records records under $tiers tiers, eADR BYTE," \
     "device-DAX CACHE_LINE and BYTE, tmpfs PAGE, records in the backing file and read back after reboot;" \
