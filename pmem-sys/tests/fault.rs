@@ -117,6 +117,58 @@ fn read_past_the_new_end_returns_eio_after_copying_what_it_could() {
     assert!(fault::handler_installed());
 }
 
+/// Every phase of the routine faulting: each short-copy size class, the
+/// first vector with the destination aligned or not, the 8-vector loop,
+/// the one-vector loop and the overlapping last vector. The count is exact
+/// and nothing past the fault is written.
+#[test]
+fn the_count_is_exact_wherever_the_fault_falls() {
+    if !guarded_or_skip("fault position matrix") {
+        return;
+    }
+    println!("guarded routine: {}", fault::routine());
+    let t = Truncated::new();
+    let mut buf = vec![0u8; 6000 + 64];
+    for misalign in [0usize, 1, 31] {
+        for n in [1usize, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 100, 255, 256, 257, 300, 511, 1000, 5000] {
+            for good in [0usize, 1, 2, 3, 5, 8, 15, 16, 30, 31, 32, 33, 100, 127, 128, 129, 200, 255, 256, 257, 290, 511, 512, 999, 4097, 5000] {
+                if good > n {
+                    continue;
+                }
+                buf.fill(0xEE);
+                let dst = &mut buf[misalign..misalign + n];
+                let start = t.end() - good;
+                // SAFETY: dst holds n bytes; the source is mapped.
+                let left = unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(start), n) };
+                let want = if good < n { n - good } else { 0 };
+                assert_eq!(left, want, "misalign={misalign} n={n} good={good}");
+                for (i, &b) in dst[..good].iter().enumerate() {
+                    assert_eq!(b, pattern(start + i), "misalign={misalign} n={n} good={good}: byte {i}");
+                }
+                assert!(dst[good..].iter().all(|&b| b == 0xEE), "misalign={misalign} n={n} good={good}: wrote past the fault");
+            }
+        }
+    }
+}
+
+/// The SSE2 routine, which CPUs without AVX2 run: the same matrix in a
+/// child process with `PMEM_SYS_NO_AVX2=1`.
+#[test]
+fn the_sse2_routine_counts_exactly_too() {
+    if !guarded_or_skip("SSE2 routine") {
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "the_count_is_exact_wherever_the_fault_falls", "--nocapture", "--test-threads=1"])
+        .env("PMEM_SYS_NO_AVX2", "1")
+        .output()
+        .expect("spawn the child");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("guarded routine: sse2"), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
 #[test]
 fn checked_write_past_the_new_end_returns_eio_after_writing_what_it_could() {
     if !guarded_or_skip("faulting checked writes") {

@@ -158,11 +158,17 @@ pub unsafe extern "C" fn memcpy_from_pmem(dst: *mut c_void, src: *const pmem_voi
     // SAFETY: the caller's contract.
     match unsafe { api::copy_mc(dst.cast(), src.cast(), n) } {
         0 => 0,
-        left => {
-            record(&api::bus_error("memcpy_from_pmem", "src", src.cast(), n - left, n));
-            -1
-        }
+        left => copy_failed("memcpy_from_pmem", "src", src.cast(), n - left, n),
     }
+}
+
+/// Records the EIO of a guarded copy and returns -1; kept out of line so
+/// that the copy's fast path needs no stack frame.
+#[cold]
+#[inline(never)]
+fn copy_failed(call: &str, side: &str, base: *const u8, off: usize, n: usize) -> c_int {
+    record(&api::bus_error(call, side, base, off, n));
+    -1
 }
 
 /// pmem_sys_copy_mc - copy, reporting how much a bus error left uncopied
@@ -205,10 +211,7 @@ pub unsafe extern "C" fn pmem_sys_memcpy_to_pmem_checked(dst: *mut pmem_void, sr
     // SAFETY: the caller's contract.
     match unsafe { crate::fault::copy_checked(dst.cast(), src.cast(), n, api::memcpy_to_pmem) } {
         Ok(()) => 0,
-        Err(off) => {
-            record(&api::bus_error("pmem_sys_memcpy_to_pmem_checked", "dst", dst.cast_const().cast(), off, n));
-            -1
-        }
+        Err(off) => copy_failed("pmem_sys_memcpy_to_pmem_checked", "dst", dst.cast_const().cast(), off, n),
     }
 }
 

@@ -7,6 +7,14 @@
 /// This architecture does not recover from faults in copies.
 pub(crate) const GUARDED: bool = false;
 
+/// Nothing to choose.
+pub(crate) fn select() {}
+
+/// No guarded routine.
+pub(crate) fn routine() -> &'static str {
+    "none"
+}
+
 /// A plain copy; always reports every byte copied.
 ///
 /// # Safety

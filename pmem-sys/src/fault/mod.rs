@@ -158,6 +158,14 @@ pub fn install_handler() {
     }
 }
 
+/// The guarded routine in use: `"avx2"` or `"sse2"` on x86_64 (chosen when
+/// the handler is installed; `PMEM_SYS_NO_AVX2=1` selects SSE2), `"none"`
+/// where [`GUARDED`] is false.
+pub fn routine() -> &'static str {
+    install_handler();
+    arch::routine()
+}
+
 /// Whether the handler is installed in this process.
 pub fn handler_installed() -> bool {
     INSTALLED.load(Ordering::Acquire)
@@ -168,6 +176,7 @@ pub fn handler_installed() -> bool {
 fn install_slow() {
     INSTALL.call_once(|| {
         pin_this_object();
+        arch::select();
         // SAFETY: sigaction with valid pointers; PREVIOUS is written before
         // the handler that reads it exists (see `Previous`).
         unsafe {
