@@ -201,6 +201,18 @@ pub unsafe fn memcpy_to_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -> 
         .map_err(|off| bus_error("memcpy_to_pmem_checked", "dst", dst, off, n))
 }
 
+/// [`memset_pmem`] that survives a faulting destination, as
+/// [`memcpy_to_pmem_checked`]: `Err` with errno `EIO` naming the offset of
+/// the faulting page, every byte before it filled and written back.
+///
+/// # Safety
+/// `dst` writable for `n` bytes, except for pages that raise `SIGBUS`.
+pub unsafe fn memset_pmem_checked(dst: *mut u8, c: u8, n: usize) -> Result<(), Error> {
+    // SAFETY: the caller's contract; `memset_pmem` has the contract
+    // `set_checked` asks of its fill function.
+    unsafe { crate::fault::set_checked(dst, c, n, memset_pmem) }.map_err(|off| bus_error("memset_pmem_checked", "dst", dst, off, n))
+}
+
 /// The fence: makes every earlier `memcpy_to_pmem`, `clear_pmem`,
 /// `memset_pmem`, `memmove_to_pmem` and `arch_wb_cache_pmem` of the calling
 /// thread durable (msyncing page-granular ranges). An msync failure is kept

@@ -206,6 +206,19 @@ fn checked_write_past_the_new_end_returns_eio_after_writing_what_it_could() {
             assert_eq!(back, src, "off={off} len={len}");
         }
     }
+    // The checked fill: the same contract.
+    // SAFETY: as above.
+    let e = unsafe { api::memset_pmem_checked(t.addr.add(start), 0xA5, n) }.unwrap_err();
+    assert_eq!(e.errno, libc::EIO);
+    assert!(e.message.starts_with(&format!("memset_pmem_checked: dst+{good} (")), "{}", e.message);
+    // SAFETY: the kept pages are backed.
+    assert_eq!(unsafe { api::memcpy_from_pmem(back.as_mut_ptr(), t.addr.add(start), good) }, 0);
+    assert!(back.iter().all(|&b| b == 0xA5), "every byte before the faulting page was filled");
+    // SAFETY: as above.
+    unsafe { api::memset_pmem_checked(t.addr, 0x5A, t.end()) }.expect("backed pages");
+    // SAFETY: as above.
+    assert_eq!(unsafe { *t.addr.add(t.end() - 1) }, 0x5A);
+
     // A checked write that starts on an unbacked page writes nothing.
     // SAFETY: as above.
     let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(t.end() + 8), src.as_ptr(), 16) }.unwrap_err();

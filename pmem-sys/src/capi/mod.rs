@@ -163,7 +163,7 @@ pub unsafe extern "C" fn memcpy_from_pmem(dst: *mut c_void, src: *const pmem_voi
 }
 
 /// Records the EIO of a guarded copy and returns -1; kept out of line so
-/// that the copy's fast path needs no stack frame.
+/// that the formatting stays off the copy's fast path.
 #[cold]
 #[inline(never)]
 fn copy_failed(call: &str, side: &str, base: *const u8, off: usize, n: usize) -> c_int {

@@ -48,8 +48,9 @@
 //!
 //! - `memcpy_from_pmem` and `copy_mc` (C: `pmem_sys_copy_mc`): the whole
 //!   copy, source and destination.
-//! - `memcpy_to_pmem_checked` (C: `pmem_sys_memcpy_to_pmem_checked`): a
-//!   destination page that faults before the copy reaches it; see below.
+//! - `memcpy_to_pmem_checked` (C: `pmem_sys_memcpy_to_pmem_checked`) and
+//!   `memset_pmem_checked` (Rust only): a destination page that faults
+//!   before the copy reaches it; see below.
 //! - Not fault-safe: `memcpy_to_pmem`, `memmove`, `memset`, `persist`, the
 //!   flush calls, and any direct access through a pointer (C), a
 //!   `memoryview` or a numpy array (Python). Those fault as plain memory
@@ -270,9 +271,48 @@ pub(crate) unsafe fn copy_checked(
     n: usize,
     copy: unsafe fn(*mut u8, *const u8, usize),
 ) -> Result<(), usize> {
+    // SAFETY (both closures): [off, off + len) lies inside both ranges; the
+    // probe stores the byte `copy` stores again right after.
+    unsafe {
+        by_checked_pages(
+            dst,
+            n,
+            |off| copy_mc(dst.add(off), src.add(off), 1) == 0,
+            |off, len| copy(dst.add(off), src.add(off), len),
+        )
+    }
+}
+
+/// The checked fill: [`copy_checked`] for `memset_pmem`.
+///
+/// # Safety
+/// `dst` writable for `n` bytes, except for pages that raise `SIGBUS`;
+/// `set` has the contract of `memset_pmem`.
+pub(crate) unsafe fn set_checked(dst: *mut u8, c: u8, n: usize, set: unsafe fn(*mut u8, u8, usize)) -> Result<(), usize> {
+    // SAFETY (both closures): [off, off + len) lies inside the range.
+    unsafe {
+        by_checked_pages(
+            dst,
+            n,
+            |off| copy_mc(dst.add(off), &c, 1) == 0,
+            |off, len| set(dst.add(off), c, len),
+        )
+    }
+}
+
+/// Walks `[dst, dst + n)` page by page: `probe(off)` (a guarded store of
+/// the first byte, true when it did not fault), then `write(off, len)`.
+///
+/// # Safety
+/// The closures' own contracts; `dst` is only used for page arithmetic.
+unsafe fn by_checked_pages(
+    dst: *mut u8,
+    n: usize,
+    mut probe: impl FnMut(usize) -> bool,
+    mut write: impl FnMut(usize, usize),
+) -> Result<(), usize> {
     if !GUARDED {
-        // SAFETY: the caller's contract.
-        unsafe { copy(dst, src, n) };
+        write(0, n);
         return Ok(());
     }
     let page = page_size();
@@ -280,14 +320,10 @@ pub(crate) unsafe fn copy_checked(
     while off < n {
         let d = dst as usize + off;
         let end = n.min(off + (page - d % page));
-        // SAFETY: [off, end) lies inside both ranges; the first byte is
-        // part of the copy, so the probe stores what `copy` stores again.
-        unsafe {
-            if copy_mc(dst.add(off), src.add(off), 1) != 0 {
-                return Err(off);
-            }
-            copy(dst.add(off), src.add(off), end - off);
+        if !probe(off) {
+            return Err(off);
         }
+        write(off, end - off);
         off = end;
     }
     Ok(())
