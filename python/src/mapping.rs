@@ -65,13 +65,12 @@ fn closed(call: &str) -> PyErr {
     PyValueError::new_err(format!("{call}: the mapping is closed"))
 }
 
-fn eio(call: &str, r: Range) -> PyErr {
-    let errno = std::io::Error::last_os_error().raw_os_error().filter(|e| *e != 0).unwrap_or(libc::EIO);
-    let text = std::io::Error::from_raw_os_error(errno);
-    PyOSError::new_err((
-        errno,
-        format!("{call}: range [{}, {}): reading the mapping failed: {text}", r.offset, r.offset + r.len),
-    ))
+/// A bus error (media error, or the file truncated under the mapping)
+/// caught by the engine's guarded copy: OSError(EIO) naming the call, the
+/// range and where the copy stopped.
+#[cold]
+fn fault(call: &str, r: Range, e: pmem_sys::Error) -> PyErr {
+    PyOSError::new_err((e.errno, format!("{call}: range [{}, {}): {}", r.offset, r.offset + r.len, e.message)))
 }
 
 fn byte_value(call: &str, value: &Bound<'_, PyAny>) -> PyResult<u8> {
@@ -156,39 +155,73 @@ impl Mapping {
         (self.addr + offset) as *mut u8
     }
 
-    /// Copies `n` bytes from `src` into the mapping at `r`, through the
-    /// engine, releasing the GIL for large copies.
+    /// Copies `r.len` bytes from `src` into the mapping at `r` with the
+    /// engine's checked copy (a bus error becomes OSError(EIO)), releasing
+    /// the GIL for large copies.
     ///
     /// # Safety
     /// `src` is readable for `r.len` bytes for the whole call, `r` was
     /// checked and the caller holds an [`Operation`].
     #[inline(always)]
-    unsafe fn store(&self, py: Python<'_>, r: Range, src: *const u8) -> PyResult<()> {
-        let dst = self.at(r.offset) as usize;
-        let (s, n) = (src as usize, r.len);
-        // A source inside the mapping itself (a memoryview of it) may
-        // overlap the destination: memcpy_to_pmem requires that it does not.
-        let overlap = s < dst + n && dst < s + n;
-        let copy = move || {
-            // SAFETY: the caller's contract; memmove where they overlap.
-            unsafe {
-                if overlap {
-                    pmem_sys::memmove_to_pmem(dst as *mut u8, s as *const u8, n)
-                } else {
-                    pmem_sys::memcpy_to_pmem(dst as *mut u8, s as *const u8, n)
+    unsafe fn store(&self, py: Python<'_>, call: &str, r: Range, src: *const u8) -> PyResult<()> {
+        let (dst, n) = (self.at(r.offset) as usize, r.len);
+        let s = src as usize;
+        if s < dst + n && dst < s + n {
+            // The source is a view of this mapping overlapping the
+            // destination (the copy requires that they do not): take a
+            // private copy first, itself fault-safe.
+            let tmp = self.read_vec_at(py, call, s as *const u8, r)?;
+            // SAFETY: `tmp` holds `n` bytes and is not in the mapping.
+            return unsafe { self.store(py, call, r, tmp.as_ptr()) };
+        }
+        // SAFETY: the caller's contract; no overlap (checked above).
+        let copy = move || unsafe { pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, s as *const u8, n) };
+        let result = if n >= DETACH_AT { py.detach(copy) } else { copy() };
+        result.map_err(|e| fault(call, r, e))
+    }
+
+    /// Copies `r.len` bytes at `src` (which may lie in a mapping) into a new
+    /// vector, fault-safe.
+    fn read_vec_at(&self, py: Python<'_>, call: &str, src: *const u8, r: Range) -> PyResult<Vec<u8>> {
+        let mut v = vec![0u8; r.len];
+        let (s, d, n) = (src as usize, v.as_mut_ptr() as usize, r.len);
+        // SAFETY: `v` is writable for `n` bytes; `src` is readable for `n`
+        // bytes (a held export or this mapping, held open by the caller) or
+        // faults, which the guarded copy reports.
+        let copy = move || unsafe { pmem_sys::memcpy_from_pmem_checked(d as *mut u8, s as *const u8, n) };
+        let result = if n >= DETACH_AT { py.detach(copy) } else { copy() };
+        result.map_err(|e| fault(call, r, e))?;
+        Ok(v)
+    }
+
+    /// Before an operation the engine does not guard (memset, flush), touch
+    /// each page of `r` once through a guarded copy, so a page that would
+    /// raise SIGBUS is reported as OSError(EIO) instead. With `value`, each
+    /// probe stores it (what memset stores next; a store fault maps the page
+    /// writable at once); otherwise it reads.
+    fn probe(&self, call: &str, r: Range, value: Option<u8>) -> PyResult<()> {
+        let page = mapping::page_size();
+        let mut off = r.offset;
+        let end = r.offset + r.len;
+        while off < end {
+            let p = self.at(off);
+            // SAFETY: `off` is inside the checked range, held open by the
+            // caller; one byte each way.
+            let result = unsafe {
+                match value {
+                    Some(c) => pmem_sys::memcpy_to_pmem_checked(p, &c, 1),
+                    None => pmem_sys::memcpy_from_pmem_checked(&mut 0u8, p, 1),
                 }
-            }
-        };
-        if n >= DETACH_AT {
-            py.detach(copy);
-        } else {
-            copy();
+            };
+            result.map_err(|e| fault(call, r, e))?;
+            off = (off / page + 1) * page;
         }
         Ok(())
     }
 
-    /// Copies the mapping's bytes at `r` to `dst` with memcpy_from_pmem,
-    /// which reports a media error as -1 instead of crashing.
+    /// Copies the mapping's bytes at `r` to `dst` with the guarded copy of
+    /// memcpy_from_pmem, which reports a bus error (OSError(EIO)) instead of
+    /// crashing.
     ///
     /// # Safety
     /// `dst` is writable for `r.len` bytes, does not overlap the mapping
@@ -198,12 +231,9 @@ impl Mapping {
     unsafe fn load(&self, py: Python<'_>, call: &str, r: Range, dst: *mut u8) -> PyResult<()> {
         let (src, d, n) = (self.at(r.offset) as usize, dst as usize, r.len);
         // SAFETY: the caller's contract.
-        let copy = move || unsafe { pmem_sys::memcpy_from_pmem(d as *mut u8, src as *const u8, n) };
-        let rc = if n >= DETACH_AT { py.detach(copy) } else { copy() };
-        if rc != 0 {
-            return Err(eio(call, r));
-        }
-        Ok(())
+        let copy = move || unsafe { pmem_sys::memcpy_from_pmem_checked(d as *mut u8, src as *const u8, n) };
+        let result = if n >= DETACH_AT { py.detach(copy) } else { copy() };
+        result.map_err(|e| fault(call, r, e))
     }
 
     fn overlaps(&self, p: *const u8, n: usize) -> bool {
@@ -228,10 +258,7 @@ impl Mapping {
 
     /// Reads `r` into a vector (the slow paths).
     fn read_vec(&self, py: Python<'_>, call: &str, r: Range) -> PyResult<Vec<u8>> {
-        let mut v = vec![0u8; r.len];
-        // SAFETY: `v` has `r.len` bytes and is not inside the mapping.
-        unsafe { self.load(py, call, r, v.as_mut_ptr())? };
-        Ok(v)
+        self.read_vec_at(py, call, self.at(r.offset), r)
     }
 
     fn index(&self, call: &str, key: &Bound<'_, PyAny>) -> PyResult<usize> {
@@ -271,7 +298,7 @@ impl Mapping {
         let r = self.range(CALL, offset, src.len())?;
         // SAFETY: `src` holds the bytes for the whole call; `r` is checked;
         // `_op` holds the mapping open.
-        unsafe { self.store(py, r, src.ptr()) }
+        unsafe { self.store(py, CALL, r, src.ptr()) }
     }
 
     /// Returns ``length`` bytes from ``offset`` as ``bytes``, copied with
@@ -305,7 +332,7 @@ impl Mapping {
                 let (dst, n) = (p as usize, r.len);
                 // SAFETY: `p` is inside this mapping (held open by `_op`) and
                 // writable for `n` bytes; `v` is a separate vector.
-                unsafe { pmem_sys::memcpy_to_pmem(dst as *mut u8, v.as_ptr(), n) };
+                unsafe { pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, v.as_ptr(), n) }.map_err(|e| fault(CALL, r, e))?;
             }
             None => {
                 let v = self.read_vec(py, CALL, r)?;
@@ -322,6 +349,7 @@ impl Mapping {
         let c = byte_value(CALL, value)?;
         let _op = self.enter(CALL)?;
         let r = self.range_opt(CALL, offset, Some(length))?;
+        self.probe(CALL, r, Some(c))?;
         let (dst, n) = (self.at(r.offset) as usize, r.len);
         // SAFETY: `r` is inside the mapping, held open by `_op`.
         let set = move || unsafe { pmem_sys::memset_pmem(dst as *mut u8, c, n) };
@@ -342,6 +370,10 @@ impl Mapping {
         const CALL: &str = "Mapping.flush";
         let _op = self.enter(CALL)?;
         let r = self.range_opt(CALL, offset, length)?;
+        if self.granularity == Granularity::CacheLine {
+            // Flush instructions fault like loads on a page that is gone.
+            self.probe(CALL, r, None)?;
+        }
         let (p, n) = (self.at(r.offset) as usize, r.len);
         // SAFETY: `r` is inside the mapping, held open by `_op`.
         let wb = move || unsafe { pmem_sys::arch_wb_cache_pmem(p as *const u8, n) };
@@ -362,6 +394,9 @@ impl Mapping {
         const CALL: &str = "Mapping.persist";
         let _op = self.enter(CALL)?;
         let r = self.range_opt(CALL, offset, length)?;
+        if self.granularity == Granularity::CacheLine {
+            self.probe(CALL, r, None)?;
+        }
         let (p, n) = (self.at(r.offset) as usize, r.len);
         // SAFETY: `r` is inside the mapping, held open by `_op`.
         let persist = move || unsafe { pmem_sys::persist(p as *const u8, n) };
@@ -474,7 +509,7 @@ impl Mapping {
                 let r = Range { offset: s.start as usize, len: s.slicelength };
                 // SAFETY: `src` holds the bytes; `r` lies inside the mapping
                 // (slice indices are clipped to it); `_op` holds it open.
-                return unsafe { self.store(py, r, src.ptr()) };
+                return unsafe { self.store(py, CALL, r, src.ptr()) };
             }
             // Extended slice: byte by byte, from a private copy in case the
             // source is a view of this mapping.
@@ -482,7 +517,7 @@ impl Mapping {
             for (k, b) in data.iter().enumerate() {
                 let at = (s.start + k as isize * s.step) as usize;
                 // SAFETY: `at` is inside the mapping (clipped indices).
-                unsafe { pmem_sys::memcpy_to_pmem(self.at(at), b, 1) };
+                unsafe { self.store(py, CALL, Range { offset: at, len: 1 }, b)? };
             }
             return Ok(());
         }
@@ -490,8 +525,7 @@ impl Mapping {
         let b = byte_value(CALL, value)?;
         let _op = self.enter(CALL)?;
         // SAFETY: `i` is inside the mapping, held open by `_op`.
-        unsafe { pmem_sys::memcpy_to_pmem(self.at(i), &b, 1) };
-        Ok(())
+        unsafe { self.store(py, CALL, Range { offset: i, len: 1 }, &b) }
     }
 
     fn __delitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {

@@ -66,7 +66,7 @@ def test_refused_calls_raise_and_leave_the_file_unchanged(
 ) -> None:
     path, data = data_file
     with pypmem.map_file(path) as m:
-        with pytest.raises(exc, match=pattern):
+        with pytest.raises(exc, match=pattern or None):
             call(m)
         m.persist()
         assert bytes(m) == data
