@@ -155,23 +155,33 @@ fn fd_path(fd: i32) -> String {
         .unwrap_or_else(|_| format!("fd {fd}"))
 }
 
-/// The mount point and filesystem type of a device, from mountinfo (the
-/// longest mount point that is a prefix of `path`).
-fn mount_of(dev: libc::dev_t, path: &str) -> Option<(String, String)> {
+/// Where a file lives, from mountinfo.
+struct Mount {
+    point: String,
+    fstype: String,
+    /// A `dax`, `dax=always` or `dax=inode` mount or superblock option.
+    dax_option: Option<String>,
+}
+
+/// The mount of a device (the longest mount point that is a prefix of
+/// `path`), from /proc/self/mountinfo.
+fn mount_of(dev: libc::dev_t, path: &str) -> Option<Mount> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let want = format!("{}:{}", libc::major(dev), libc::minor(dev));
-    let mut best: Option<(String, String)> = None;
+    let mut best: Option<Mount> = None;
     for line in info.lines() {
-        let (left, right) = line.split_once(" - ")?;
+        let Some((left, right)) = line.split_once(" - ") else { continue };
         let f: Vec<&str> = left.split(' ').collect();
-        let fstype = right.split(' ').next().unwrap_or("?");
-        if f.len() < 5 || f[2] != want {
+        let r: Vec<&str> = right.split(' ').collect();
+        if f.len() < 6 || f[2] != want {
             continue;
         }
-        let mnt = f[4].replace("\\040", " ");
-        let fits = path.starts_with(&mnt) || !path.starts_with('/');
-        if fits && best.as_ref().is_none_or(|b| mnt.len() > b.0.len()) {
-            best = Some((mnt, fstype.to_owned()));
+        let point = f[4].replace("\\040", " ");
+        let fits = path.starts_with(&point) || !path.starts_with('/');
+        if fits && best.as_ref().is_none_or(|b| point.len() > b.point.len()) {
+            let mut options = f[5].split(',').chain(r.get(2).copied().unwrap_or("").split(','));
+            let dax_option = options.find(|o| *o == "dax" || o.starts_with("dax=")).map(str::to_owned);
+            best = Some(Mount { point, fstype: r.first().copied().unwrap_or("?").to_owned(), dax_option });
         }
     }
     best
@@ -333,15 +343,22 @@ fn classify(target: &Target, st: &libc::stat, path: &str, sync_refused: Option<i
             }
         }
         Target::Regular { .. } => {
-            let (mnt, fstype) = mount_of(st.st_dev, path).unwrap_or_else(|| ("?".into(), "unknown filesystem".into()));
+            let m = mount_of(st.st_dev, path)
+                .unwrap_or(Mount { point: "?".into(), fstype: "unknown filesystem".into(), dax_option: None });
+            let (mnt, fstype) = (&m.point, &m.fstype);
             match sync_refused {
-                Some(e) => (
-                    Granularity::Page,
-                    format!(
-                        "MAP_SYNC refused ({}): {mnt} is not a DAX mount ({fstype}); page granularity, durability by msync",
-                        sys::errno_name(e)
-                    ),
-                ),
+                Some(e) => {
+                    let why = match &m.dax_option {
+                        // dax=inode, or a file that cannot be DAX: the mount
+                        // alone does not decide.
+                        Some(opt) => format!("{mnt} is mounted with {opt} ({fstype}) but {path} is not a DAX file"),
+                        None => format!("{mnt} is not a DAX mount ({fstype})"),
+                    };
+                    (
+                        Granularity::Page,
+                        format!("MAP_SYNC refused ({}): {why}; page granularity, durability by msync", sys::errno_name(e)),
+                    )
+                }
                 None => {
                     let region = eadr::region_of(sysfs, "block", libc::major(st.st_dev), libc::minor(st.st_dev));
                     let d = eadr::domain(sysfs, region.as_deref());
