@@ -140,7 +140,7 @@ fn the_count_is_exact_wherever_the_fault_falls() {
                 let start = t.end() - good;
                 // SAFETY: dst holds n bytes; the source is mapped.
                 let left = unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(start), n) };
-                let want = if good < n { n - good } else { 0 };
+                let want = n.saturating_sub(good);
                 assert_eq!(left, want, "misalign={misalign} n={n} good={good}");
                 for (i, &b) in dst[..good].iter().enumerate() {
                     assert_eq!(b, pattern(start + i), "misalign={misalign} n={n} good={good}: byte {i}");
