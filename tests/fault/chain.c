@@ -27,6 +27,8 @@ static void default_action_child(void)
 {
 	struct rlimit none = {0, 0};
 	setrlimit(RLIMIT_CORE, &none);
+	/* The default disposition, even where a sanitizer installed one. */
+	signal(SIGBUS, SIG_DFL);
 	unsigned char *p = victim_map(pmem_sys_map_file, pmem_sys_errormsg);
 	unsigned char dst[64];
 	if (pmem_sys_copy_mc(dst, p + victim_end(), 64) != 64)
