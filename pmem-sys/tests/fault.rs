@@ -295,6 +295,7 @@ fn child_entry_point() {
         "own-handler" => own_handler_case(),
         "default-action" => default_action_case(),
         "ignored" => ignored_case(),
+        "default-raise" => default_raise_case(),
         other => panic!("unknown case {other}"),
     }
     println!("child {case}: survived");
@@ -385,6 +386,18 @@ fn default_action_case() {
     println!("child default-action: read {v} from an unbacked page (should have died)");
 }
 
+/// With SIG_DFL before the library, a SIGBUS sent by a process (not a
+/// fault) still kills by SIGBUS: the library queues it again.
+fn default_raise_case() {
+    set_disposition(libc::SIG_DFL, 0);
+    fault::install_handler();
+    assert!(fault::handler_installed());
+    println!("child default-raise: raising");
+    // SAFETY: raise has no preconditions.
+    unsafe { libc::raise(libc::SIGBUS) };
+    println!("child default-raise: raise returned (should have died)");
+}
+
 /// With SIG_IGN before the library, a SIGBUS sent by a process stays
 /// ignored; a fault cannot be ignored and kills by SIGBUS.
 fn ignored_case() {
@@ -418,6 +431,16 @@ fn default_action_still_kills_on_foreign_faults() {
     }
     let (status, out) = child("default-action");
     assert!(out.contains("library fault recovered"), "{out}");
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status:?}\n{out}");
+}
+
+#[test]
+fn default_action_still_kills_on_a_sent_sigbus() {
+    if !guarded_or_skip("handler chain") {
+        return;
+    }
+    let (status, out) = child("default-raise");
+    assert!(out.contains("child default-raise: raising"), "{out}");
     assert_eq!(status.signal(), Some(libc::SIGBUS), "{status:?}\n{out}");
 }
 

@@ -203,9 +203,9 @@ fn install_slow() {
                 let mut new: libc::sigaction = core::mem::zeroed();
                 new.sa_sigaction = on_sigbus as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as usize;
                 // The previous handler runs inside ours: give it the mask
-                // it asked for.
+                // and the blocking behaviour it asked for.
                 new.sa_mask = old.sa_mask;
-                new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | (old.sa_flags & libc::SA_RESTART);
+                new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | (old.sa_flags & (libc::SA_RESTART | libc::SA_NODEFER));
                 let mut replaced: libc::sigaction = core::mem::zeroed();
                 if libc::sigaction(libc::SIGBUS, &new, &mut replaced) != 0 {
                     break;
