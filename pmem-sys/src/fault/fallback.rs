@@ -26,6 +26,17 @@ pub(crate) unsafe fn copy_mc(dst: *mut u8, src: *const u8, n: usize) -> usize {
     0
 }
 
+/// A plain 4-byte store; never reports a fault.
+///
+/// # Safety
+/// `dst` writable for 4 bytes.
+#[inline(always)]
+pub(crate) unsafe fn probe_store4(dst: *mut u8, value: u32) -> bool {
+    // SAFETY: the caller's contract.
+    unsafe { dst.cast::<u32>().write_unaligned(value) };
+    true
+}
+
 /// Never redirects: there is no guarded instruction.
 ///
 /// # Safety

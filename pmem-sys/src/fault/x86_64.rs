@@ -188,6 +188,60 @@ macro_rules! copy_mc_routine {
 copy_mc_routine!("__pmem_sys_copy_mc_avx2", "32", "ymm", "vmovdqu", "vmovdqa", "vmovdqu", "vzeroupper");
 copy_mc_routine!("__pmem_sys_copy_mc_sse2", "16", "xmm", "movdqu", "movdqa", "movdqu", "nop");
 
+// The checked writes' probe: one 4-byte non-temporal store (MOVNTI, SSE2).
+// A store, so it takes a write fault where one would come (past the end of
+// the file, a filesystem that cannot allocate the page); non-temporal, so
+// it does not read the line into the cache only to have the engine's
+// non-temporal stores evict it again, which cost a cache miss per page.
+global_asm!(
+    ".pushsection .text.__pmem_sys_probe_nt,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl __pmem_sys_probe_nt",
+    ".hidden __pmem_sys_probe_nt",
+    ".type __pmem_sys_probe_nt,@function",
+    "__pmem_sys_probe_nt:",
+    ".cfi_startproc",
+    ".globl __pmem_sys_probe_nt_store",
+    ".hidden __pmem_sys_probe_nt_store",
+    "__pmem_sys_probe_nt_store:",
+    "    movnti dword ptr [rdi], esi",
+    ".globl __pmem_sys_probe_nt_store_end",
+    ".hidden __pmem_sys_probe_nt_store_end",
+    "__pmem_sys_probe_nt_store_end:",
+    "    xor eax, eax",
+    "    ret",
+    ".globl __pmem_sys_probe_nt_fixup",
+    ".hidden __pmem_sys_probe_nt_fixup",
+    "__pmem_sys_probe_nt_fixup:",
+    "    mov eax, 1",
+    "    ret",
+    ".cfi_endproc",
+    ".size __pmem_sys_probe_nt, . - __pmem_sys_probe_nt",
+    ".popsection",
+);
+
+extern "C" {
+    /// Stores `value` at `dst` (4 bytes, any alignment) with MOVNTI;
+    /// returns 1 if the store raised SIGBUS, 0 otherwise.
+    fn __pmem_sys_probe_nt(dst: *mut u8, value: u32) -> u32;
+    static __pmem_sys_probe_nt_store: u8;
+    static __pmem_sys_probe_nt_store_end: u8;
+    static __pmem_sys_probe_nt_fixup: u8;
+}
+
+/// Stores the 4 bytes `value` at `dst` non-temporally; false if the store
+/// raised SIGBUS. Not fenced: the caller's later stores to the same bytes
+/// and its fence take care of it.
+///
+/// # Safety
+/// `dst` writable for 4 bytes, except for a page that raises SIGBUS; the
+/// handler of `super` is installed.
+#[inline(always)]
+pub(crate) unsafe fn probe_store4(dst: *mut u8, value: u32) -> bool {
+    // SAFETY: the caller's contract; the routine follows the C ABI.
+    unsafe { __pmem_sys_probe_nt(dst, value) == 0 }
+}
+
 /// The addresses a routine's signal-frame redirection needs.
 macro_rules! routine_symbols {
     ($entry:ident, $fast:ident, $fast_end:ident, $retry:ident, $exact:ident, $exact_end:ident, $fixup:ident) => {
@@ -275,9 +329,14 @@ fn fixup_for(ip: usize) -> Option<usize> {
     // SAFETY: only the addresses of the labels are taken, never their
     // contents. (Rust before 1.82 requires `unsafe` for this.)
     #[allow(unused_unsafe)]
-    let table: [(usize, usize, usize); 4] = unsafe {
+    let table: [(usize, usize, usize); 5] = unsafe {
         use core::ptr::addr_of;
         [
+            (
+                addr_of!(__pmem_sys_probe_nt_store) as usize,
+                addr_of!(__pmem_sys_probe_nt_store_end) as usize,
+                addr_of!(__pmem_sys_probe_nt_fixup) as usize,
+            ),
             (
                 addr_of!(__pmem_sys_copy_mc_avx2_fast) as usize,
                 addr_of!(__pmem_sys_copy_mc_avx2_fast_end) as usize,
