@@ -151,9 +151,9 @@ size_t pmem_sys_copy_mc(void *dst, const void __pmem *src, size_t n);
  * been copied and written back (not fenced, as memcpy_to_pmem()), and
  * pmem_sys_errormsg() names the offset. Each destination page is first
  * probed with a guarded store, then copied by the same engine as
- * memcpy_to_pmem(); a page truncated between its probe and its copy, and
- * a faulting source, still raise SIGBUS. Fault-safe on x86_64; an
- * unchecked memcpy_to_pmem() elsewhere.
+ * memcpy_to_pmem(); a page truncated in the microseconds between its
+ * probe and its copy, or a source that faults, may still raise SIGBUS.
+ * Fault-safe on x86_64; an unchecked memcpy_to_pmem() elsewhere.
  *
  * # Safety
  * `src` readable and `dst` writable for `n` bytes, except for destination

@@ -219,6 +219,19 @@ fn checked_write_past_the_new_end_returns_eio_after_writing_what_it_could() {
     // SAFETY: as above.
     assert_eq!(unsafe { *t.addr.add(t.end() - 1) }, 0x5A);
 
+    // A first chunk shorter than the 4-byte probe: 2 bytes before the end.
+    let tail: Vec<u8> = (0..10u8).collect();
+    // SAFETY: as above.
+    let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(t.end() - 2), tail.as_ptr(), 10) }.unwrap_err();
+    assert!(e.message.starts_with("memcpy_to_pmem_checked: dst+2 ("), "{}", e.message);
+    // SAFETY: the kept pages are backed.
+    assert_eq!(unsafe { core::slice::from_raw_parts(t.addr.add(t.end() - 2), 2) }, &tail[..2]);
+    // SAFETY: as above.
+    let e = unsafe { api::memset_pmem_checked(t.addr.add(t.end() - 3), 0x11, 10) }.unwrap_err();
+    assert!(e.message.starts_with("memset_pmem_checked: dst+3 ("), "{}", e.message);
+    // SAFETY: as above.
+    assert_eq!(unsafe { core::slice::from_raw_parts(t.addr.add(t.end() - 3), 3) }, &[0x11; 3]);
+
     // A checked write that starts on an unbacked page writes nothing.
     // SAFETY: as above.
     let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(t.end() + 8), src.as_ptr(), 16) }.unwrap_err();
