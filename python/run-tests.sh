@@ -5,7 +5,8 @@
 #    with maturin, pytest, numpy, hypothesis and mypy from PyPI;
 # 2. `pip install ./python`, a real PEP 517 build and install as a user
 #    would do it;
-# 3. pytest on python/tests against the installed package;
+# 3. pytest on python/tests against the installed package, then the same
+#    on a newer CPython if one is installed (the wheel is abi3);
 # 4. `python -m pypmem info`;
 # 5. mypy --strict on a typed usage example (must pass) and on a file of
 #    mistakes (each must be reported), against the installed stubs;
@@ -16,6 +17,7 @@
 #                              python3, python3.13, python3.12, python3.11
 #                              that is 3.11 or newer)
 #   PYPMEM_MODEL_EXAMPLES=N    sequences of the property test (default 2000)
+#   PYPMEM_SECOND_PYTHON=0     skip the run on a newer interpreter
 #   PYPMEM_SKIP_SDIST=1        skip step 6 (prints SKIPPED)
 set -euo pipefail
 
@@ -87,6 +89,37 @@ step "pytest"
 (cd "$ROOT/python/tests" && "$VPY" -m pytest -p no:cacheprovider -q -ra --durations=5 -o console_output_style=classic \
     --rootdir "$ROOT/python/tests" "$ROOT/python/tests")
 
+# --- a newer interpreter ----------------------------------------------------
+# The same abi3 build on the newest other CPython here (3.12+ also runs the
+# test of a Python-level __buffer__ that closes the mapping), with a short
+# property test.
+NEWER=""
+PYENV_VERSIONS="${PYENV_ROOT:-$HOME/.pyenv}/versions"
+for cand in python3.14 python3.13 python3.12 "$PYENV_VERSIONS"/3.14*/bin/python3 "$PYENV_VERSIONS"/3.13*/bin/python3 "$PYENV_VERSIONS"/3.12*/bin/python3; do
+    if command -v "$cand" >/dev/null && "$cand" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+        NEWER=$(command -v "$cand"); break
+    fi
+done
+if [ "${PYPMEM_SECOND_PYTHON:-1}" = 0 ]; then
+    echo "SKIPPED: tests on a second interpreter (PYPMEM_SECOND_PYTHON=0)"
+elif [ -z "$NEWER" ] || [ "$("$NEWER" -c 'import sys; print(sys.version_info[:2])')" = "$("$VPY" -c 'import sys; print(sys.version_info[:2])')" ]; then
+    echo "SKIPPED: tests on a second interpreter (no other CPython 3.12+ found)"
+else
+    V2="$ROOT/build/venv-python-newer"
+    step "pytest on $("$NEWER" -c 'import sys; print("Python %d.%d" % sys.version_info[:2])') ($V2)"
+    if [ "$("$V2/bin/python" -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" != "$("$NEWER" -c 'import sys; print(sys.version_info[:2])')" ]; then
+        rm -rf "$V2"
+        "$NEWER" -m venv "$V2"
+    fi
+    if [ "$(cat "$V2/.pypmem-requirements" 2>/dev/null)" != "${REQS[*]}" ]; then
+        "$V2/bin/python" -m pip install -q --disable-pip-version-check "${REQS[@]}"
+        echo "${REQS[*]}" > "$V2/.pypmem-requirements"
+    fi
+    (cd "$ROOT" && "$V2/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./python)
+    (cd "$ROOT/python/tests" && PYPMEM_MODEL_EXAMPLES=100 "$V2/bin/python" -m pytest -p no:cacheprovider -q -ra \
+        -o console_output_style=classic --rootdir "$ROOT/python/tests" "$ROOT/python/tests")
+fi
+
 # --- the command line -------------------------------------------------------
 step "python -m pypmem info"
 (cd "$WORK" && "$VPY" -m pypmem info "$WORK/info.pmem" "$WORK")
@@ -118,8 +151,10 @@ else
     rm -rf "$WORK/sdist"
     "$VENV/bin/maturin" sdist --manifest-path "$ROOT/python/Cargo.toml" --out "$WORK/sdist" 2>&1 | grep -v '^📦\|^🍹' || true
     SDIST=$(ls "$WORK"/sdist/pypmem-*.tar.gz)
-    tar -tzf "$SDIST" | grep -q 'pmem-sys/src/api.rs' || { echo "the sdist lacks the engine sources" >&2; exit 1; }
-    tar -tzf "$SDIST" | grep -q 'pypmem/_pypmem.pyi' || { echo "the sdist lacks the stubs" >&2; exit 1; }
+    listing=$(tar -tzf "$SDIST")
+    for want in pmem-sys/src/api.rs python/src/mapping.rs pypmem/_pypmem.pyi pypmem/py.typed; do
+        grep -q "/$want\$" <<<"$listing" || { echo "the sdist lacks $want" >&2; exit 1; }
+    done
     # Reuse the workspace's compiled dependencies; the sdist's own crates
     # are rebuilt from its unpacked sources.
     CARGO_TARGET_DIR="$ROOT/target" "$VPY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$SDIST"

@@ -48,6 +48,17 @@ impl Drop for Held {
     }
 }
 
+/// Releases an export filled in place (the fast path of `Mapping.write`).
+pub(crate) struct Release<'a>(pub(crate) &'a mut ffi::Py_buffer);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        // SAFETY: filled by a successful PyObject_GetBuffer, released once,
+        // with the GIL held.
+        unsafe { ffi::PyBuffer_Release(self.0) };
+    }
+}
+
 fn supports_buffer(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: `obj` is a live object.
     unsafe { ffi::PyObject_CheckBuffer(obj.as_ptr()) != 0 }
@@ -72,8 +83,9 @@ impl Source {
         }
     }
 
+    /// The rest of [`Source::get`] after `PyBUF_SIMPLE` failed with `first`.
     #[cold]
-    fn slow(obj: &Bound<'_, PyAny>, call: &str, first: PyErr) -> PyResult<Source> {
+    pub(crate) fn slow(obj: &Bound<'_, PyAny>, call: &str, first: PyErr) -> PyResult<Source> {
         if !supports_buffer(obj) {
             return Err(PyTypeError::new_err(format!(
                 "{call}: a bytes-like object is required, not '{}'",
@@ -107,17 +119,6 @@ impl Source {
             Source::Direct(h) => h.len(),
             Source::Gathered(v) => v.len(),
         }
-    }
-
-    /// The bytes as a slice (for small, strided writes).
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        let n = self.len();
-        if n == 0 {
-            return &[];
-        }
-        // SAFETY: `ptr()` is valid for `len()` bytes while `self` (holding the
-        // export or the vector) lives.
-        unsafe { std::slice::from_raw_parts(self.ptr(), n) }
     }
 }
 

@@ -3,12 +3,18 @@
 //!
 //! The rules that keep Python from crashing, in one place:
 //!
-//! - Every method checks its arguments (which may run Python code through
-//!   `__index__` or `__buffer__`), then counts itself in with
-//!   [`Lifecycle::enter`] before touching the mapped memory and out when
-//!   done. `close()` refuses with BufferError while anything is counted in,
-//!   so memory is never unmapped under a copy, even one running with the GIL
-//!   released in another thread.
+//! - Every method first does everything that may run Python code
+//!   (converting arguments through `__index__`, borrowing buffers through
+//!   `__buffer__`, allocating the result, which may start the garbage
+//!   collector and its finalizers), then takes a [`Hold`] and touches the
+//!   mapped memory without running Python code until it is done.
+//! - A hold that releases the GIL, and every hold on free-threaded Python,
+//!   counts itself in with [`Lifecycle::enter`]; `close()` refuses with
+//!   BufferError while anything is counted in, so memory is never unmapped
+//!   under a copy running in another thread. With the GIL held and no Python
+//!   code running, nothing can call `close()` until the hold ends, so there
+//!   a check of the closed bit is enough: that keeps the atomic
+//!   read-modify-writes off the path of small copies.
 //! - `__getbuffer__` counts an export and points the view's `obj` back at
 //!   the Mapping (as CPython's mmapmodule does with `PyBuffer_FillInfo`), so
 //!   the Mapping outlives every memoryview and numpy array; `close()` refuses
@@ -19,7 +25,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::buffer::{Source, Target};
+use crate::buffer::{Release, Source, Target};
 use crate::lifecycle::{Close, Lifecycle, Operation};
 use crate::os_error;
 use pmem_sys::mapping::{self, Granularity};
@@ -52,7 +58,11 @@ pub struct Mapping {
     state: Lifecycle,
     granularity: Granularity,
     reason: String,
+    page: usize,
 }
+
+/// See [`Mapping::hold`]: counted in when it must be.
+pub(crate) struct Hold<'a>(#[allow(dead_code)] Option<Operation<'a>>);
 
 /// A range already checked against the mapping.
 #[derive(Clone, Copy)]
@@ -93,6 +103,7 @@ impl Mapping {
                 state: Lifecycle::default(),
                 granularity,
                 reason: mapping::reason_text(&region).to_string_lossy().into_owned(),
+                page: mapping::page_size(),
             }),
             Err(e) => {
                 let _ = mapping::unmap(addr);
@@ -101,9 +112,19 @@ impl Mapping {
         }
     }
 
+    /// Permission to touch the mapped memory until the result is dropped;
+    /// ValueError if closed. `detach` says the caller will release the GIL.
+    /// Take it after the last step that may run Python code.
     #[inline(always)]
-    fn enter(&self, call: &str) -> PyResult<Operation<'_>> {
-        self.state.enter().ok_or_else(|| closed(call))
+    fn hold(&self, call: &str, detach: bool) -> PyResult<Hold<'_>> {
+        #[cfg(not(Py_GIL_DISABLED))]
+        if !detach {
+            // The GIL is held and stays held: no other thread runs, and this
+            // one runs no Python code, until the hold is dropped.
+            return if self.state.is_closed() { Err(closed(call)) } else { Ok(Hold(None)) };
+        }
+        let _ = detach;
+        self.state.enter().map(|op| Hold(Some(op))).ok_or_else(|| closed(call))
     }
 
     #[inline(always)]
@@ -200,7 +221,7 @@ impl Mapping {
     /// probe stores it (what memset stores next; a store fault maps the page
     /// writable at once); otherwise it reads.
     fn probe(&self, call: &str, r: Range, value: Option<u8>) -> PyResult<()> {
-        let page = mapping::page_size();
+        let page = self.page;
         let mut off = r.offset;
         let end = r.offset + r.len;
         while off < end {
@@ -241,11 +262,14 @@ impl Mapping {
         p < self.addr + self.len && self.addr < p + n
     }
 
-    /// Reads `r` into a new `bytes` object without zeroing it first.
+    /// Reads `r` into a new `bytes` object without zeroing it first. Takes
+    /// its own hold.
     fn read_bytes<'py>(&self, py: Python<'py>, call: &str, r: Range) -> PyResult<Bound<'py, PyBytes>> {
         // SAFETY: a NULL source asks CPython for an uninitialised object of
         // `r.len` bytes, owned by us until returned.
         let obj = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), r.len as ffi::Py_ssize_t))? };
+        // Allocating may have run finalizers: hold only now.
+        let _hold = self.hold(call, r.len >= DETACH_AT)?;
         // SAFETY: `obj` is a bytes object; its buffer has `r.len` bytes and is
         // ours alone (no other reference exists yet). Bytes objects are never
         // inside a mapping, so there is no overlap.
@@ -256,7 +280,7 @@ impl Mapping {
         }
     }
 
-    /// Reads `r` into a vector (the slow paths).
+    /// Reads `r` into a vector (the slow paths). The caller holds.
     fn read_vec(&self, py: Python<'_>, call: &str, r: Range) -> PyResult<Vec<u8>> {
         self.read_vec_at(py, call, self.at(r.offset), r)
     }
@@ -293,12 +317,25 @@ impl Mapping {
     #[inline]
     fn write(&self, py: Python<'_>, offset: i64, data: &Bound<'_, PyAny>) -> PyResult<()> {
         const CALL: &str = "Mapping.write";
-        let _op = self.enter(CALL)?;
-        let src = Source::get(data, CALL)?;
-        let r = self.range(CALL, offset, src.len())?;
-        // SAFETY: `src` holds the bytes for the whole call; `r` is checked;
-        // `_op` holds the mapping open.
-        unsafe { self.store(py, CALL, r, src.ptr()) }
+        // The hot path borrows the buffer in place (no Result or enum moves
+        // of the 80-byte Py_buffer); anything unusual goes to Source.
+        let mut view = ffi::Py_buffer::new();
+        // SAFETY: `data` is a live object and `view` a writable Py_buffer.
+        if unsafe { ffi::PyObject_GetBuffer(data.as_ptr(), &mut view, ffi::PyBUF_SIMPLE) } != 0 {
+            let first = PyErr::fetch(py);
+            let src = Source::slow(data, CALL, first)?;
+            let r = self.range(CALL, offset, src.len())?;
+            let _hold = self.hold(CALL, r.len >= DETACH_AT)?;
+            // SAFETY: `src` holds the bytes; `r` is checked; held.
+            return unsafe { self.store(py, CALL, r, src.ptr()) };
+        }
+        let (p, n) = (view.buf as *const u8, view.len.max(0) as usize);
+        let _release = Release(&mut view);
+        let r = self.range(CALL, offset, n)?;
+        let _hold = self.hold(CALL, n >= DETACH_AT)?;
+        // SAFETY: the export stays held until `_release` drops, after the
+        // copy; `r` is checked; `_hold` keeps the mapping open.
+        unsafe { self.store(py, CALL, r, p) }
     }
 
     /// Returns ``length`` bytes from ``offset`` as ``bytes``, copied with
@@ -306,7 +343,7 @@ impl Mapping {
     /// crashing. Raises ValueError if the range does not fit.
     fn read<'py>(&self, py: Python<'py>, offset: i64, length: i64) -> PyResult<Bound<'py, PyBytes>> {
         const CALL: &str = "Mapping.read";
-        let _op = self.enter(CALL)?;
+        self.ensure_open(CALL)?;
         let r = self.range_opt(CALL, offset, Some(length))?;
         self.read_bytes(py, CALL, r)
     }
@@ -316,9 +353,10 @@ impl Mapping {
     /// ValueError if they do not fit, TypeError if ``buffer`` is not writable.
     fn readinto(&self, py: Python<'_>, offset: i64, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
         const CALL: &str = "Mapping.readinto";
-        let _op = self.enter(CALL)?;
+        self.ensure_open(CALL)?;
         let t = Target::get(buffer, CALL)?;
         let r = self.range(CALL, offset, t.len())?;
+        let _hold = self.hold(CALL, r.len >= DETACH_AT)?;
         match t.direct_ptr() {
             Some(p) if !self.overlaps(p, r.len) => {
                 // SAFETY: the export is writable for `r.len` bytes and stays
@@ -330,7 +368,7 @@ impl Mapping {
                 // semantics, through the engine because it is pmem).
                 let v = self.read_vec(py, CALL, r)?;
                 let (dst, n) = (p as usize, r.len);
-                // SAFETY: `p` is inside this mapping (held open by `_op`) and
+                // SAFETY: `p` is inside this mapping (held open by `_hold`) and
                 // writable for `n` bytes; `v` is a separate vector.
                 unsafe { pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, v.as_ptr(), n) }.map_err(|e| fault(CALL, r, e))?;
             }
@@ -347,11 +385,11 @@ impl Mapping {
     fn memset(&self, py: Python<'_>, offset: i64, value: &Bound<'_, PyAny>, length: i64) -> PyResult<()> {
         const CALL: &str = "Mapping.memset";
         let c = byte_value(CALL, value)?;
-        let _op = self.enter(CALL)?;
         let r = self.range_opt(CALL, offset, Some(length))?;
+        let _hold = self.hold(CALL, r.len >= DETACH_AT)?;
         self.probe(CALL, r, Some(c))?;
         let (dst, n) = (self.at(r.offset) as usize, r.len);
-        // SAFETY: `r` is inside the mapping, held open by `_op`.
+        // SAFETY: `r` is inside the mapping, held open by `_hold`.
         let set = move || unsafe { pmem_sys::memset_pmem(dst as *mut u8, c, n) };
         if n >= DETACH_AT {
             py.detach(set);
@@ -368,14 +406,14 @@ impl Mapping {
     #[pyo3(signature = (offset=0, length=None))]
     fn flush(&self, py: Python<'_>, offset: i64, length: Option<i64>) -> PyResult<()> {
         const CALL: &str = "Mapping.flush";
-        let _op = self.enter(CALL)?;
         let r = self.range_opt(CALL, offset, length)?;
+        let _hold = self.hold(CALL, r.len >= DETACH_AT)?;
         if self.granularity == Granularity::CacheLine {
             // Flush instructions fault like loads on a page that is gone.
             self.probe(CALL, r, None)?;
         }
         let (p, n) = (self.at(r.offset) as usize, r.len);
-        // SAFETY: `r` is inside the mapping, held open by `_op`.
+        // SAFETY: `r` is inside the mapping, held open by `_hold`.
         let wb = move || unsafe { pmem_sys::arch_wb_cache_pmem(p as *const u8, n) };
         if n >= DETACH_AT {
             py.detach(wb);
@@ -392,17 +430,18 @@ impl Mapping {
     #[pyo3(signature = (offset=0, length=None))]
     fn persist(&self, py: Python<'_>, offset: i64, length: Option<i64>) -> PyResult<()> {
         const CALL: &str = "Mapping.persist";
-        let _op = self.enter(CALL)?;
         let r = self.range_opt(CALL, offset, length)?;
+        // msync is a system call that may wait for the disk: never hold the
+        // GIL across it.
+        let detach = r.len >= DETACH_AT || self.granularity == Granularity::Page;
+        let _hold = self.hold(CALL, detach)?;
         if self.granularity == Granularity::CacheLine {
             self.probe(CALL, r, None)?;
         }
         let (p, n) = (self.at(r.offset) as usize, r.len);
-        // SAFETY: `r` is inside the mapping, held open by `_op`.
+        // SAFETY: `r` is inside the mapping, held open by `_hold`.
         let persist = move || unsafe { pmem_sys::persist(p as *const u8, n) };
-        // msync is a system call that may wait for the disk: never hold the
-        // GIL across it.
-        let result = if n >= DETACH_AT || self.granularity == Granularity::Page { py.detach(persist) } else { persist() };
+        let result = if detach { py.detach(persist) } else { persist() };
         result.map_err(os_error)
     }
 
@@ -468,7 +507,6 @@ impl Mapping {
         self.ensure_open(CALL)?;
         if let Ok(slice) = key.cast::<PySlice>() {
             let s = slice.indices(self.len as isize)?;
-            let _op = self.enter(CALL)?;
             if s.step == 1 || s.slicelength <= 1 {
                 let start = if s.slicelength == 0 { 0 } else { s.start as usize };
                 return Ok(self.read_bytes(py, CALL, Range { offset: start, len: s.slicelength })?.into_any());
@@ -476,12 +514,16 @@ impl Mapping {
             // Extended slice: read the span once, then pick.
             let last = s.start + (s.slicelength as isize - 1) * s.step;
             let (lo, hi) = (s.start.min(last) as usize, s.start.max(last) as usize);
-            let span = self.read_vec(py, CALL, Range { offset: lo, len: hi - lo + 1 })?;
+            let span = {
+                let r = Range { offset: lo, len: hi - lo + 1 };
+                let _hold = self.hold(CALL, r.len >= DETACH_AT)?;
+                self.read_vec(py, CALL, r)?
+            };
             let picked: Vec<u8> = (0..s.slicelength as isize).map(|k| span[(s.start + k * s.step) as usize - lo]).collect();
             return Ok(PyBytes::new(py, &picked).into_any());
         }
         let i = self.index(CALL, key)?;
-        let _op = self.enter(CALL)?;
+        let _hold = self.hold(CALL, false)?;
         let mut b = 0u8;
         // SAFETY: one byte, not inside the mapping.
         unsafe { self.load(py, CALL, Range { offset: i, len: 1 }, &mut b)? };
@@ -493,7 +535,6 @@ impl Mapping {
         self.ensure_open(CALL)?;
         if let Ok(slice) = key.cast::<PySlice>() {
             let s = slice.indices(self.len as isize)?;
-            let _op = self.enter(CALL)?;
             let src = Source::get(value, CALL)?;
             if src.len() != s.slicelength {
                 return Err(PyValueError::new_err(format!(
@@ -505,15 +546,16 @@ impl Mapping {
             if s.slicelength == 0 {
                 return Ok(());
             }
+            let r = Range { offset: s.start as usize, len: s.slicelength };
+            let _hold = self.hold(CALL, s.step == 1 && r.len >= DETACH_AT)?;
             if s.step == 1 {
-                let r = Range { offset: s.start as usize, len: s.slicelength };
                 // SAFETY: `src` holds the bytes; `r` lies inside the mapping
-                // (slice indices are clipped to it); `_op` holds it open.
+                // (slice indices are clipped to it); `_hold` keeps it open.
                 return unsafe { self.store(py, CALL, r, src.ptr()) };
             }
-            // Extended slice: byte by byte, from a private copy in case the
-            // source is a view of this mapping.
-            let data = src.as_slice().to_vec();
+            // Extended slice: byte by byte, from a private (fault-safe) copy
+            // in case the source is a view of this mapping.
+            let data = self.read_vec_at(py, CALL, src.ptr(), r)?;
             for (k, b) in data.iter().enumerate() {
                 let at = (s.start + k as isize * s.step) as usize;
                 // SAFETY: `at` is inside the mapping (clipped indices).
@@ -523,8 +565,8 @@ impl Mapping {
         }
         let i = self.index(CALL, key)?;
         let b = byte_value(CALL, value)?;
-        let _op = self.enter(CALL)?;
-        // SAFETY: `i` is inside the mapping, held open by `_op`.
+        let _hold = self.hold(CALL, false)?;
+        // SAFETY: `i` is inside the mapping, held open by `_hold`.
         unsafe { self.store(py, CALL, Range { offset: i, len: 1 }, &b) }
     }
 
