@@ -9,6 +9,19 @@ use crate::engine::{self, ops};
 use crate::mapping::{self, dirty, Granularity};
 use crate::Error;
 
+/// Runs a store operation with the table in use, choosing the variant the
+/// destination needs: `flush == true` for cache-line memory (and memory
+/// this library did not map), `false` for byte- and page-granular mappings,
+/// whose range is then remembered for `wmb_pmem`'s msync.
+#[inline(always)]
+fn route_store(dst: *mut u8, n: usize, store: impl FnOnce(&'static engine::Ops, bool)) {
+    let special = mapping::special_granularity(dst as usize);
+    store(ops(), special.is_none());
+    if special == Some(Granularity::Page) {
+        dirty::record(dst as usize, n);
+    }
+}
+
 /// Copies `n` bytes to persistent memory; when it returns the data has left
 /// the CPU caches or is on its way by non-temporal stores. Not fenced: call
 /// [`wmb_pmem`] to make it durable.
@@ -21,18 +34,14 @@ pub unsafe fn memcpy_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
     if n == 0 {
         return;
     }
-    let special = mapping::special_granularity(dst as usize);
-    // SAFETY: the caller's contract; the current table is runnable on this
-    // CPU by construction of the dispatcher.
-    unsafe {
-        match special {
-            None => (ops().copy)(dst, src, n),
-            Some(_) => (ops().copy_noflush)(dst, src, n),
+    // SAFETY: the caller's contract.
+    route_store(dst, n, |t, flush| unsafe {
+        if flush {
+            (t.copy)(dst, src, n)
+        } else {
+            (t.copy_noflush)(dst, src, n)
         }
-    }
-    if special == Some(Granularity::Page) {
-        dirty::record(dst as usize, n);
-    }
+    });
 }
 
 /// Overlap-safe [`memcpy_to_pmem`].
@@ -44,18 +53,14 @@ pub unsafe fn memmove_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
     if n == 0 {
         return;
     }
-    let special = mapping::special_granularity(dst as usize);
-    // SAFETY: the caller's contract; the current table is runnable on this
-    // CPU by construction of the dispatcher.
-    unsafe {
-        match special {
-            None => (ops().r#move)(dst, src, n),
-            Some(_) => (ops().move_noflush)(dst, src, n),
+    // SAFETY: the caller's contract.
+    route_store(dst, n, |t, flush| unsafe {
+        if flush {
+            (t.r#move)(dst, src, n)
+        } else {
+            (t.move_noflush)(dst, src, n)
         }
-    }
-    if special == Some(Granularity::Page) {
-        dirty::record(dst as usize, n);
-    }
+    });
 }
 
 /// Fills `n` bytes with `c` and writes them back; not fenced.
@@ -67,18 +72,14 @@ pub unsafe fn memset_pmem(dst: *mut u8, c: u8, n: usize) {
     if n == 0 {
         return;
     }
-    let special = mapping::special_granularity(dst as usize);
-    // SAFETY: the caller's contract; the current table is runnable on this
-    // CPU by construction of the dispatcher.
-    unsafe {
-        match special {
-            None => (ops().set)(dst, c, n),
-            Some(_) => (ops().set_noflush)(dst, c, n),
+    // SAFETY: the caller's contract.
+    route_store(dst, n, |t, flush| unsafe {
+        if flush {
+            (t.set)(dst, c, n)
+        } else {
+            (t.set_noflush)(dst, c, n)
         }
-    }
-    if special == Some(Granularity::Page) {
-        dirty::record(dst as usize, n);
-    }
+    });
 }
 
 /// Zeroes `n` bytes of persistent memory (kernel 4.4's `clear_pmem`).

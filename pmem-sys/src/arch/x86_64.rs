@@ -9,104 +9,62 @@ use crate::engine::algo::{Flush, Vector, LINE};
 use crate::engine::{CopyTier, FlushKind, Ops};
 use core::arch::x86_64::*;
 
-#[derive(Clone, Copy)]
-pub(crate) struct Sse2(__m128i);
-#[derive(Clone, Copy)]
-pub(crate) struct Avx2(__m256i);
-#[derive(Clone, Copy)]
-pub(crate) struct Avx512(__m512i);
+/// One vector type over its four intrinsics. The methods are only ever
+/// inlined into leaves compiled with the matching `#[target_feature]` (see
+/// `ops_table!`), so the intrinsics are available wherever they end up.
+macro_rules! vector {
+    ($name:ident, $reg:ty, $width:literal, $load:ident, $store:ident, $stream:ident, $splat:ident) => {
+        #[derive(Clone, Copy)]
+        pub(crate) struct $name($reg);
 
-// The methods below are only ever inlined into leaves compiled with the
-// matching `#[target_feature]` (see `ops_table!`), so the intrinsics are
-// available wherever they end up.
-
-impl Vector for Sse2 {
-    const WIDTH: usize = 16;
-    #[inline(always)]
-    unsafe fn load(p: *const u8) -> Self {
-        Sse2(_mm_loadu_si128(p.cast()))
-    }
-    #[inline(always)]
-    unsafe fn store(p: *mut u8, v: Self) {
-        _mm_storeu_si128(p.cast(), v.0)
-    }
-    #[inline(always)]
-    unsafe fn stream(p: *mut u8, v: Self) {
-        _mm_stream_si128(p.cast(), v.0)
-    }
-    #[inline(always)]
-    unsafe fn splat(b: u8) -> Self {
-        Sse2(_mm_set1_epi8(b as i8))
-    }
+        impl Vector for $name {
+            const WIDTH: usize = $width;
+            #[inline(always)]
+            unsafe fn load(p: *const u8) -> Self {
+                $name($load(p.cast()))
+            }
+            #[inline(always)]
+            unsafe fn store(p: *mut u8, v: Self) {
+                $store(p.cast(), v.0)
+            }
+            #[inline(always)]
+            unsafe fn stream(p: *mut u8, v: Self) {
+                $stream(p.cast(), v.0)
+            }
+            #[inline(always)]
+            unsafe fn splat(b: u8) -> Self {
+                $name($splat(b as i8))
+            }
+        }
+    };
 }
 
-impl Vector for Avx2 {
-    const WIDTH: usize = 32;
-    #[inline(always)]
-    unsafe fn load(p: *const u8) -> Self {
-        Avx2(_mm256_loadu_si256(p.cast()))
-    }
-    #[inline(always)]
-    unsafe fn store(p: *mut u8, v: Self) {
-        _mm256_storeu_si256(p.cast(), v.0)
-    }
-    #[inline(always)]
-    unsafe fn stream(p: *mut u8, v: Self) {
-        _mm256_stream_si256(p.cast(), v.0)
-    }
-    #[inline(always)]
-    unsafe fn splat(b: u8) -> Self {
-        Avx2(_mm256_set1_epi8(b as i8))
-    }
+vector!(Sse2, __m128i, 16, _mm_loadu_si128, _mm_storeu_si128, _mm_stream_si128, _mm_set1_epi8);
+vector!(Avx2, __m256i, 32, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_stream_si256, _mm256_set1_epi8);
+vector!(Avx512, __m512i, 64, _mm512_loadu_si512, _mm512_storeu_si512, _mm512_stream_si512, _mm512_set1_epi8);
+
+/// A write-back instruction emitted with inline assembly.
+macro_rules! asm_flush {
+    ($name:ident, $insn:literal) => {
+        pub(crate) struct $name;
+
+        impl Flush for $name {
+            const ACTIVE: bool = true;
+            #[inline(always)]
+            fn line_size() -> usize {
+                LINE
+            }
+            #[inline(always)]
+            unsafe fn flush_line(p: *const u8) {
+                core::arch::asm!(concat!($insn, " [{}]"), in(reg) p, options(nostack, preserves_flags));
+            }
+        }
+    };
 }
 
-impl Vector for Avx512 {
-    const WIDTH: usize = 64;
-    #[inline(always)]
-    unsafe fn load(p: *const u8) -> Self {
-        Avx512(_mm512_loadu_si512(p.cast()))
-    }
-    #[inline(always)]
-    unsafe fn store(p: *mut u8, v: Self) {
-        _mm512_storeu_si512(p.cast(), v.0)
-    }
-    #[inline(always)]
-    unsafe fn stream(p: *mut u8, v: Self) {
-        _mm512_stream_si512(p.cast(), v.0)
-    }
-    #[inline(always)]
-    unsafe fn splat(b: u8) -> Self {
-        Avx512(_mm512_set1_epi8(b as i8))
-    }
-}
-
-pub(crate) struct Clwb;
-pub(crate) struct ClflushOpt;
+asm_flush!(Clwb, "clwb");
+asm_flush!(ClflushOpt, "clflushopt");
 pub(crate) struct Clflush;
-
-impl Flush for Clwb {
-    const ACTIVE: bool = true;
-    #[inline(always)]
-    fn line_size() -> usize {
-        LINE
-    }
-    #[inline(always)]
-    unsafe fn flush_line(p: *const u8) {
-        core::arch::asm!("clwb [{}]", in(reg) p, options(nostack, preserves_flags));
-    }
-}
-
-impl Flush for ClflushOpt {
-    const ACTIVE: bool = true;
-    #[inline(always)]
-    fn line_size() -> usize {
-        LINE
-    }
-    #[inline(always)]
-    unsafe fn flush_line(p: *const u8) {
-        core::arch::asm!("clflushopt [{}]", in(reg) p, options(nostack, preserves_flags));
-    }
-}
 
 impl Flush for Clflush {
     const ACTIVE: bool = true;
