@@ -8,10 +8,10 @@
 //! kernel's exception table, `_ASM_EXTABLE`, in miniature):
 //!
 //! 1. The fast copy, glibc's `memmove-vec-unaligned-erms` shape without its
-//!    `rep movsb`: overlapping scalar or vector moves below one vector;
-//!    otherwise the first vector unaligned, then aligned stores 8 vectors
-//!    per iteration, then one per iteration, then the last vector
-//!    unaligned (overlapping). Through it RSI points at the first source
+//!    `rep movsb`: up to 8 vectors, straight-line overlapping moves from
+//!    both ends (all loads before any store); longer, the first vector
+//!    unaligned, then aligned stores 8 vectors per iteration, then the
+//!    last 4 to 8 vectors straight-line, the last 4 ending at the end. Through it RSI points at the first source
 //!    byte not yet known to be copied, RDI at its destination, and R9 at
 //!    the end of the source.
 //! 2. The exact copy: a byte loop. A fault in (1), where a block may be
@@ -54,8 +54,50 @@ macro_rules! copy_mc_routine {
             $name, "_fast:\n",
             "    cmp rdx, ", $w, "\n",
             "    jb 6f\n",
-            // The first vector, then advance to the destination's next
-            // vector boundary (a whole vector if already aligned).
+            // Up to 8 vectors: straight-line, all loads before any store,
+            // the first and last vectors overlapping in the middle.
+            "    cmp rdx, 2 * ", $w, "\n",
+            "    ja 12f\n",
+            "    ", $ldu, " ", $v, "0, [rsi]\n",
+            "    ", $ldu, " ", $v, "1, [rsi + rdx - ", $w, "]\n",
+            "    ", $ldu, " [rdi], ", $v, "0\n",
+            "    ", $ldu, " [rdi + rdx - ", $w, "], ", $v, "1\n",
+            "    jmp 9f\n",
+            "12:\n",
+            "    cmp rdx, 4 * ", $w, "\n",
+            "    ja 13f\n",
+            "    ", $ldu, " ", $v, "0, [rsi]\n",
+            "    ", $ldu, " ", $v, "1, [rsi + ", $w, "]\n",
+            "    ", $ldu, " ", $v, "2, [rsi + rdx - ", $w, "]\n",
+            "    ", $ldu, " ", $v, "3, [rsi + rdx - 2 * ", $w, "]\n",
+            "    ", $ldu, " [rdi], ", $v, "0\n",
+            "    ", $ldu, " [rdi + ", $w, "], ", $v, "1\n",
+            "    ", $ldu, " [rdi + rdx - ", $w, "], ", $v, "2\n",
+            "    ", $ldu, " [rdi + rdx - 2 * ", $w, "], ", $v, "3\n",
+            "    jmp 9f\n",
+            "13:\n",
+            "    cmp rdx, 8 * ", $w, "\n",
+            "    ja 14f\n",
+            "    ", $ldu, " ", $v, "0, [rsi]\n",
+            "    ", $ldu, " ", $v, "1, [rsi + ", $w, "]\n",
+            "    ", $ldu, " ", $v, "2, [rsi + 2 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "3, [rsi + 3 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "4, [rsi + rdx - ", $w, "]\n",
+            "    ", $ldu, " ", $v, "5, [rsi + rdx - 2 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "6, [rsi + rdx - 3 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "7, [rsi + rdx - 4 * ", $w, "]\n",
+            "    ", $ldu, " [rdi], ", $v, "0\n",
+            "    ", $ldu, " [rdi + ", $w, "], ", $v, "1\n",
+            "    ", $ldu, " [rdi + 2 * ", $w, "], ", $v, "2\n",
+            "    ", $ldu, " [rdi + 3 * ", $w, "], ", $v, "3\n",
+            "    ", $ldu, " [rdi + rdx - ", $w, "], ", $v, "4\n",
+            "    ", $ldu, " [rdi + rdx - 2 * ", $w, "], ", $v, "5\n",
+            "    ", $ldu, " [rdi + rdx - 3 * ", $w, "], ", $v, "6\n",
+            "    ", $ldu, " [rdi + rdx - 4 * ", $w, "], ", $v, "7\n",
+            "    jmp 9f\n",
+            // Longer: the first vector, then advance to the destination's
+            // next vector boundary (a whole vector if already aligned).
+            "14:\n",
             "    ", $ldu, " ", $v, "0, [rsi]\n",
             "    ", $ldu, " [rdi], ", $v, "0\n",
             "    mov rcx, rdi\n",
@@ -93,22 +135,38 @@ macro_rules! copy_mc_routine {
             "    sub rcx, 8 * ", $w, "\n",
             "    cmp rcx, 8 * ", $w, "\n",
             "    jae 3b\n",
+            // Fewer than 8 vectors are left: the last 4 vectors, ending at
+            // the end (overlapping bytes already copied), after 4 more from
+            // RSI if more than 4 are left. All loads before any store.
             "4:\n",
-            "    cmp rcx, ", $w, "\n",
-            "    jb 5f\n",
-            "    ", $ldu, " ", $v, "0, [rsi]\n",
-            "    ", $sta, " [rdi], ", $v, "0\n",
-            "    add rsi, ", $w, "\n",
-            "    add rdi, ", $w, "\n",
-            "    sub rcx, ", $w, "\n",
-            "    jmp 4b\n",
-            // The last vector, ending at the end (rcx < w bytes are left).
-            "5:\n",
             "    test rcx, rcx\n",
             "    jz 9f\n",
-            "    ", $ldu, " ", $v, "0, [r9 - ", $w, "]\n",
             "    lea rax, [rdi + rcx]\n",
-            "    ", $ldu, " [rax - ", $w, "], ", $v, "0\n",
+            "    cmp rcx, 4 * ", $w, "\n",
+            "    jbe 5f\n",
+            "    ", $ldu, " ", $v, "0, [rsi]\n",
+            "    ", $ldu, " ", $v, "1, [rsi + ", $w, "]\n",
+            "    ", $ldu, " ", $v, "2, [rsi + 2 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "3, [rsi + 3 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "4, [r9 - ", $w, "]\n",
+            "    ", $ldu, " ", $v, "5, [r9 - 2 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "6, [r9 - 3 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "7, [r9 - 4 * ", $w, "]\n",
+            "    ", $sta, " [rdi], ", $v, "0\n",
+            "    ", $sta, " [rdi + ", $w, "], ", $v, "1\n",
+            "    ", $sta, " [rdi + 2 * ", $w, "], ", $v, "2\n",
+            "    ", $sta, " [rdi + 3 * ", $w, "], ", $v, "3\n",
+            "    jmp 15f\n",
+            "5:\n",
+            "    ", $ldu, " ", $v, "4, [r9 - ", $w, "]\n",
+            "    ", $ldu, " ", $v, "5, [r9 - 2 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "6, [r9 - 3 * ", $w, "]\n",
+            "    ", $ldu, " ", $v, "7, [r9 - 4 * ", $w, "]\n",
+            "15:\n",
+            "    ", $ldu, " [rax - ", $w, "], ", $v, "4\n",
+            "    ", $ldu, " [rax - 2 * ", $w, "], ", $v, "5\n",
+            "    ", $ldu, " [rax - 3 * ", $w, "], ", $v, "6\n",
+            "    ", $ldu, " [rax - 4 * ", $w, "], ", $v, "7\n",
             "    jmp 9f\n",
             // Shorter than one vector: two overlapping moves of the largest
             // size that fits (glibc's scheme).
