@@ -328,7 +328,8 @@ static struct stat3 summarize(double *v, int n, long csw)
 static size_t ops_for(size_t n, int kind)
 {
     size_t budget = smoke ? 2 * MiB : 48 * MiB;
-    size_t cap = smoke ? 64 : 2048;
+    /* batched copies take about 20 ns each: more of them per repetition */
+    size_t cap = smoke ? 64 : kind == K_BATCH16 ? 16384 : 2048;
     size_t ops = budget / n;
     if (ops > cap)
         ops = cap;
@@ -775,6 +776,14 @@ static void rows_references(void)
         printf("| AVX2 non-temporal copy loop + `sfence` | %s | %s | %ld |\n", size_str(PER_OP[i]), cell(&a, PER_OP[i]), a.csw);
         record("ref_ntcopy", PER_OP[i], &a, &b);
     }
+    fflush(stdout);
+    table_head("pmem-sys against the plain non-temporal copy loop, alternated (1 thread)", "pmem-sys", "NT copy loop");
+    for (size_t i = 0; i < N(LARGE); i++) {
+        measure(K_PERSIST, OURS, K_NTCOPY, OURS, LARGE[i], &file_walk, &a, &b);
+        row("`memcpy_to_pmem`+`wmb_pmem` vs AVX2 NT copy loop + `sfence`", LARGE[i], LARGE[i], &a, &b);
+        record("vs_ntcopy", LARGE[i], &a, &b);
+    }
+    printf("\n| method | size | median (min–max) | invol. csw |\n|---|---:|---:|---:|\n");
     for (size_t i = 0; i < N(LARGE); i++) {
         measure(K_NTSTORE, OURS, 0, -1, LARGE[i], &file_walk, &a, &b);
         printf("| AVX2 non-temporal stores of a register + `sfence` | %s | %s | %ld |\n", size_str(LARGE[i]), cell(&a, LARGE[i]), a.csw);
@@ -797,11 +806,14 @@ static void rows_two_threads(void)
         row("`memcpy_to_pmem`+`wmb_pmem` vs `pmem_memcpy_persist`", LARGE[i], 2 * LARGE[i], &a, &b);
         record("persist2", LARGE[i], &a, &b);
     }
+    table_head("Two threads: pmem-sys against the plain non-temporal copy loop, alternated", "pmem-sys", "NT copy loop");
+    for (size_t i = 0; i < N(LARGE); i++) {
+        measure2(K_PERSIST, OURS, K_NTCOPY, OURS, LARGE[i], &a, &b);
+        row("`memcpy_to_pmem`+`wmb_pmem` vs AVX2 NT copy loop", LARGE[i], 2 * LARGE[i], &a, &b);
+        record("vs_ntcopy2", LARGE[i], &a, &b);
+    }
     printf("\n| reference, 2 threads | size | aggregate median (min–max) | invol. csw |\n|---|---:|---:|---:|\n");
     for (size_t i = 0; i < N(LARGE); i++) {
-        measure2(K_NTCOPY, OURS, 0, -1, LARGE[i], &a, &b);
-        printf("| AVX2 non-temporal copy loop | %s | %s | %ld |\n", size_str(LARGE[i]), cell(&a, 2 * LARGE[i]), a.csw);
-        record("ref_ntcopy2", LARGE[i], &a, &b);
         measure2(K_NTSTORE, OURS, 0, -1, LARGE[i], &a, &b);
         printf("| AVX2 non-temporal stores | %s | %s | %ld |\n", size_str(LARGE[i]), cell(&a, 2 * LARGE[i]), a.csw);
         measure2(K_MEMCPY, OURS, 0, -1, LARGE[i], &a, &b);
