@@ -1,6 +1,8 @@
 /* memcpy_from_pmem against glibc's memcpy, from a mapped file (TMPDIR),
- * hot caches: for each size, the median over 15 runs of the time per copy,
- * each run a batch long enough (about 2 ms) for the clock. The target of
+ * hot caches: for each size, the best time per copy over 5 alternating
+ * rounds of 15 batches each, a batch long enough (about 2 ms) for the
+ * clock. The best, not the median: the machines are shared, and another
+ * tenant only ever adds time. The target of
  * issue 9: memcpy_from_pmem >= 0.95 x memcpy from 4 KiB up. Then the
  * checked write against memcpy_to_pmem, into the same mapping.
  *   bench [sizes...]   (default 4K 16K 64K 256K 1M 16M) */
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #define RUNS 15
+#define ROUNDS 5
 
 typedef void (*copy_fn)(void *, const void *, size_t);
 
@@ -45,26 +48,32 @@ static double now(void)
 	return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Median seconds per copy. */
+/* Best seconds per copy over RUNS batches. */
 static double measure(copy_fn f, void *d, const void *s, size_t n, long iters)
 {
-	double t[RUNS];
+	double best = 1e9;
 	for (int r = 0; r < RUNS; r++) {
 		double t0 = now();
 		for (long i = 0; i < iters; i++) {
 			f(d, s, n);
 			__asm__ volatile("" ::: "memory");
 		}
-		t[r] = (now() - t0) / (double)iters;
+		double t = (now() - t0) / (double)iters;
+		best = t < best ? t : best;
 	}
-	qsort(t, RUNS, sizeof t[0], cmp);
-	return t[RUNS / 2];
+	return best;
+}
+
+/* Best of ROUNDS alternating rounds of f and g: *a for f, *b for g. */
+static void compare(copy_fn f, copy_fn g, void *d, const void *s, size_t n, double *a, double *b)
+{
+	long iters = (long)(2e-3 / (n / 10e9 + 5e-9)) + 1;
+	*a = *b = 1e9;
+	for (int r = 0; r < ROUNDS; r++) {
+		double x = measure(f, d, s, n, iters), y = measure(g, d, s, n, iters);
+		*a = x < *a ? x : *a;
+		*b = y < *b ? y : *b;
+	}
 }
 
 int main(int argc, char **argv)
@@ -100,15 +109,9 @@ int main(int argc, char **argv)
 	int below = 0;
 	for (int i = 0; i < count && i < 64; i++) {
 		size_t n = ns[i];
-		long iters = (long)(2e-3 / (n / 10e9 + 5e-9)) + 1;
+		double a, b;
 		with_from_pmem(dst, src, n); /* installs the handler */
-		/* Interleave and repeat so drift affects both alike. */
-		double a = measure(with_memcpy, dst, src, n, iters);
-		double b = measure(with_from_pmem, dst, src, n, iters);
-		double a2 = measure(with_memcpy, dst, src, n, iters);
-		double b2 = measure(with_from_pmem, dst, src, n, iters);
-		a = a < a2 ? a : a2;
-		b = b < b2 ? b : b2;
+		compare(with_memcpy, with_from_pmem, dst, src, n, &a, &b);
 		double ratio = a / b; /* throughput of from_pmem relative to memcpy */
 		printf("%-8s %9.2f GB/s %9.2f GB/s %8.3f\n", sizes[i], n / a / 1e9, n / b / 1e9, ratio);
 		below += n >= 4096 && ratio < 0.95;
@@ -122,9 +125,8 @@ int main(int argc, char **argv)
 	memset(buf, 3, max);
 	for (int i = 0; i < count && i < 64; i++) {
 		size_t n = ns[i];
-		long iters = (long)(2e-3 / (n / 10e9 + 5e-9)) + 1;
-		double a = measure(with_to_pmem, src, buf, n, iters);
-		double b = measure(with_to_pmem_checked, src, buf, n, iters);
+		double a, b;
+		compare(with_to_pmem, with_to_pmem_checked, src, buf, n, &a, &b);
 		printf("%-8s %9.2f GB/s %9.2f GB/s %8.3f\n", sizes[i], n / a / 1e9, n / b / 1e9, a / b);
 	}
 	free(buf);
