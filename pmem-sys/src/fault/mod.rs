@@ -414,6 +414,10 @@ extern "C" fn on_sigbus(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void
 
 /// Hands a signal that is not ours to the previous disposition.
 ///
+/// A C program's handler may `siglongjmp` out of this frame and
+/// `on_sigbus`'s (a common way to recover from its own faults): both hold
+/// nothing that needs dropping, which is what makes that jump sound.
+///
 /// # Safety
 /// Called from `on_sigbus` with its arguments.
 unsafe fn chain(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
