@@ -132,6 +132,43 @@ __attribute__((target("avx2"))) static void nt_copy_loop(char *d, const char *s,
     _mm_sfence();
 }
 
+/* The same loops with SSE2 (baseline on x86_64), for CPUs without AVX2. */
+static void nt_store_loop_sse2(char *d, size_t n)
+{
+    __m128i v = _mm_set1_epi8(0x5a);
+    for (size_t i = 0; i + LINE <= n; i += LINE)
+        for (size_t j = 0; j < LINE; j += 16)
+            _mm_stream_si128((__m128i *)(d + i + j), v);
+    _mm_sfence();
+}
+
+static void nt_copy_loop_sse2(char *d, const char *s, size_t n)
+{
+    for (size_t i = 0; i + LINE <= n; i += LINE)
+        for (size_t j = 0; j < LINE; j += 16)
+            _mm_stream_si128((__m128i *)(d + i + j), _mm_loadu_si128((const __m128i *)(s + i + j)));
+    _mm_sfence();
+}
+
+/* "AVX2" or "SSE2": the reference loops' instruction set. */
+static const char *nt_isa = "AVX2";
+
+static void nt_store_ref(char *d, size_t n)
+{
+    if (nt_isa[0] == 'A')
+        nt_store_loop(d, n);
+    else
+        nt_store_loop_sse2(d, n);
+}
+
+static void nt_copy_ref(char *d, const char *s, size_t n)
+{
+    if (nt_isa[0] == 'A')
+        nt_copy_loop(d, s, n);
+    else
+        nt_copy_loop_sse2(d, s, n);
+}
+
 /* Ordinary 8-byte stores, not glibc memset (which may choose other
  * stores): the lines the write-back rows then flush. */
 static void plain_stores(char *d, size_t n, uint64_t v)
@@ -151,8 +188,8 @@ enum kind {
     K_WB,           /* ordinary stores, then arch_wb_cache_pmem + wmb_pmem vs pmem_persist */
     K_READ,         /* memcpy_from_pmem vs glibc memcpy, from the cold file */
     K_MEMCPY,       /* reference: glibc memcpy into the file, no flush */
-    K_NTSTORE,      /* reference: AVX2 non-temporal stores of a register */
-    K_NTCOPY,       /* reference: AVX2 loads + non-temporal stores */
+    K_NTSTORE,      /* reference: non-temporal stores of a register (AVX2, else SSE2) */
+    K_NTCOPY,       /* reference: loads + non-temporal stores (AVX2, else SSE2) */
     K_STORES,       /* reference: the ordinary stores of K_WB alone */
     K_READ_GLIBC,   /* glibc memcpy from the cold file: K_READ's comparison */
 };
@@ -215,11 +252,11 @@ static void batch(int lib, int kind, struct walk *w, size_t n, size_t ops)
             return;
         case K_NTSTORE:
             for (i = 0; i < ops; i++)
-                nt_store_loop(b + walk_next(w, n), n);
+                nt_store_ref(b + walk_next(w, n), n);
             return;
         case K_NTCOPY:
             for (i = 0; i < ops; i++)
-                nt_copy_loop(b + walk_next(w, n), src, n);
+                nt_copy_ref(b + walk_next(w, n), src, n);
             return;
         case K_STORES:
             for (i = 0; i < ops; i++)
@@ -773,20 +810,20 @@ static void rows_references(void)
     }
     for (size_t i = 2; i < N(PER_OP); i++) {
         measure(K_NTCOPY, OURS, 0, -1, PER_OP[i], &file_walk, &a, &b);
-        printf("| AVX2 non-temporal copy loop + `sfence` | %s | %s | %ld |\n", size_str(PER_OP[i]), cell(&a, PER_OP[i]), a.csw);
+        printf("| %s non-temporal copy loop + `sfence` | %s | %s | %ld |\n", nt_isa, size_str(PER_OP[i]), cell(&a, PER_OP[i]), a.csw);
         record("ref_ntcopy", PER_OP[i], &a, &b);
     }
     fflush(stdout);
     table_head("pmem-sys against the plain non-temporal copy loop, alternated (1 thread)", "pmem-sys", "NT copy loop");
     for (size_t i = 0; i < N(LARGE); i++) {
         measure(K_PERSIST, OURS, K_NTCOPY, OURS, LARGE[i], &file_walk, &a, &b);
-        row("`memcpy_to_pmem`+`wmb_pmem` vs AVX2 NT copy loop + `sfence`", LARGE[i], LARGE[i], &a, &b);
+        row("`memcpy_to_pmem`+`wmb_pmem` vs NT copy loop + `sfence`", LARGE[i], LARGE[i], &a, &b);
         record("vs_ntcopy", LARGE[i], &a, &b);
     }
     printf("\n| method | size | median (min–max) | invol. csw |\n|---|---:|---:|---:|\n");
     for (size_t i = 0; i < N(LARGE); i++) {
         measure(K_NTSTORE, OURS, 0, -1, LARGE[i], &file_walk, &a, &b);
-        printf("| AVX2 non-temporal stores of a register + `sfence` | %s | %s | %ld |\n", size_str(LARGE[i]), cell(&a, LARGE[i]), a.csw);
+        printf("| %s non-temporal stores of a register + `sfence` | %s | %s | %ld |\n", nt_isa, size_str(LARGE[i]), cell(&a, LARGE[i]), a.csw);
         record("ref_ntstore", LARGE[i], &a, &b);
     }
     fflush(stdout);
@@ -809,13 +846,13 @@ static void rows_two_threads(void)
     table_head("Two threads: pmem-sys against the plain non-temporal copy loop, alternated", "pmem-sys", "NT copy loop");
     for (size_t i = 0; i < N(LARGE); i++) {
         measure2(K_PERSIST, OURS, K_NTCOPY, OURS, LARGE[i], &a, &b);
-        row("`memcpy_to_pmem`+`wmb_pmem` vs AVX2 NT copy loop", LARGE[i], 2 * LARGE[i], &a, &b);
+        row("`memcpy_to_pmem`+`wmb_pmem` vs NT copy loop", LARGE[i], 2 * LARGE[i], &a, &b);
         record("vs_ntcopy2", LARGE[i], &a, &b);
     }
     printf("\n| reference, 2 threads | size | aggregate median (min–max) | invol. csw |\n|---|---:|---:|---:|\n");
     for (size_t i = 0; i < N(LARGE); i++) {
         measure2(K_NTSTORE, OURS, 0, -1, LARGE[i], &a, &b);
-        printf("| AVX2 non-temporal stores | %s | %s | %ld |\n", size_str(LARGE[i]), cell(&a, 2 * LARGE[i]), a.csw);
+        printf("| %s non-temporal stores | %s | %s | %ld |\n", nt_isa, size_str(LARGE[i]), cell(&a, 2 * LARGE[i]), a.csw);
         measure2(K_MEMCPY, OURS, 0, -1, LARGE[i], &a, &b);
         printf("| glibc `memcpy`, no flush | %s | %s | %ld |\n", size_str(LARGE[i]), cell(&a, 2 * LARGE[i]), a.csw);
     }
@@ -948,6 +985,9 @@ int main(int argc, char **argv)
         return 2;
     }
     smoke = !strcmp(argv[1], "smoke");
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2"))
+        nt_isa = "SSE2";
     reps = smoke ? 3 : 21;
     if (getenv("PMEM_BENCH_REPS"))
         reps = atoi(getenv("PMEM_BENCH_REPS"));
