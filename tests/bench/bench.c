@@ -739,7 +739,7 @@ static void rows_persist(void)
     /* Copies that start 8 bytes into a line and end inside one: the
      * partial lines at both edges. */
     static const size_t MIS8[] = {8, 24, 100, 1000, 4000};
-    static const size_t MIS7[] = {9, 100, 1001, 4001};
+    static const size_t MIS7[] = {9, 100, 1001, 1003, 4001};
     table_head("Per-operation persist, destination 8 (whole words) or 7 (ragged ends) bytes past a line start",
                "pmem-sys", B_NAME);
     for (int m = 0; m < 2; m++) {
