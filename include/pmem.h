@@ -146,14 +146,17 @@ size_t pmem_sys_copy_mc(void *dst, const void __pmem *src, size_t n);
  * @src: source
  * @n: number of bytes
  *
- * Returns 0, or -1 with errno EIO when a destination page raised SIGBUS
- * (a file truncated under the mapping); every byte before that page has
- * been copied and written back (not fenced, as memcpy_to_pmem()), and
- * pmem_sys_errormsg() names the offset. Each destination page is first
- * probed with a guarded store, then copied by the same engine as
- * memcpy_to_pmem(); a page truncated in the microseconds between its
- * probe and its copy, or a source that faults, may still raise SIGBUS.
- * Fault-safe on x86_64; an unchecked memcpy_to_pmem() elsewhere.
+ * Returns 0, or -1 with errno EIO when the destination raised SIGBUS (a
+ * file truncated under the mapping); every byte before the reported
+ * offset has been copied and is on its way as after memcpy_to_pmem() (not
+ * fenced), and pmem_sys_errormsg() names the offset. On page- and
+ * byte-granular mappings the whole copy is guarded and the offset exact.
+ * On cache-line-granular memory each destination page is first probed
+ * with a guarded store, then copied by the same engine as
+ * memcpy_to_pmem(); the offset is that of the faulting page, and a page
+ * truncated in the microseconds between its probe and its copy, or a
+ * source that faults, may still raise SIGBUS. Fault-safe on x86_64; an
+ * unchecked memcpy_to_pmem() elsewhere.
  *
  * # Safety
  * `src` readable and `dst` writable for `n` bytes, except for destination

@@ -186,11 +186,13 @@ pub unsafe fn memcpy_from_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -
 }
 
 /// [`memcpy_to_pmem`] that survives a faulting destination: `Err` with
-/// errno `EIO` and a message naming the byte offset of the faulting page,
-/// after copying (and writing back, not fencing) every byte before it.
-/// Each destination page is probed with a guarded store before the engine
-/// copies it, so every copy tier applies; a page truncated between its
-/// probe and its copy is not caught (see [`crate::fault`]).
+/// errno `EIO` and a message naming the byte offset where the copy
+/// stopped, every byte before it copied and on its way as after
+/// [`memcpy_to_pmem`] (not fenced). Exact and fully guarded on page- and
+/// byte-granular mappings; on cache-line-granular memory each page is
+/// probed with a guarded store before the engine copies it (so every copy
+/// tier applies), the offset is the faulting page's, and a page truncated
+/// between its probe and its copy is not caught (see [`crate::fault`]).
 ///
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes, except for destination
@@ -203,8 +205,8 @@ pub unsafe fn memcpy_to_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -> 
 }
 
 /// [`memset_pmem`] that survives a faulting destination, as
-/// [`memcpy_to_pmem_checked`]: `Err` with errno `EIO` naming the offset of
-/// the faulting page, every byte before it filled and written back.
+/// [`memcpy_to_pmem_checked`]: `Err` with errno `EIO` naming the offset
+/// where the fill stopped, every byte before it filled.
 ///
 /// # Safety
 /// `dst` writable for `n` bytes, except for pages that raise `SIGBUS`.

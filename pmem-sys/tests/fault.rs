@@ -31,24 +31,48 @@ fn pattern(i: usize) -> u8 {
 struct Truncated {
     addr: *mut u8,
     len: usize,
+    /// Mapped by the library (page-granular here) or by plain `mmap` (which
+    /// the library treats as cache-line-granular memory).
+    registered: bool,
     _dir: tempfile::TempDir,
 }
 
 impl Truncated {
     fn new() -> Self {
+        Self::make(true)
+    }
+
+    /// Mapped with plain `mmap`, so the checked writes take their
+    /// cache-line path: probe, then the engine's tiers.
+    fn unregistered() -> Self {
+        Self::make(false)
+    }
+
+    fn make(registered: bool) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("victim");
         let len = PAGES * page();
-        let (addr, mapped) = mapping::map_file(&path, len, pmem_sys::MapFlags::CREATE, 0o600).expect("map_file");
-        assert_eq!(mapped, len);
-        let addr = addr as *mut u8;
+        let addr = if registered {
+            let (addr, mapped) = mapping::map_file(&path, len, pmem_sys::MapFlags::CREATE, 0o600).expect("map_file");
+            assert_eq!(mapped, len);
+            addr as *mut u8
+        } else {
+            let f = std::fs::OpenOptions::new().read(true).write(true).create(true).open(&path).expect("create");
+            f.set_len(len as u64).expect("size");
+            // SAFETY: a fresh shared mapping of a file we own.
+            let p = unsafe {
+                libc::mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, std::os::fd::AsRawFd::as_raw_fd(&f), 0)
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            p.cast()
+        };
         for i in 0..len {
             // SAFETY: inside the fresh mapping, before the truncation.
             unsafe { addr.add(i).write(pattern(i)) };
         }
         let other = std::fs::OpenOptions::new().write(true).open(&path).expect("second descriptor");
         other.set_len((KEPT * page()) as u64).expect("truncate through the second descriptor");
-        Truncated { addr, len, _dir: dir }
+        Truncated { addr, len, registered, _dir: dir }
     }
 
     /// The first byte past the new end of the file.
@@ -59,7 +83,12 @@ impl Truncated {
 
 impl Drop for Truncated {
     fn drop(&mut self) {
-        mapping::unmap(self.addr as usize).expect("unmap");
+        if self.registered {
+            mapping::unmap(self.addr as usize).expect("unmap");
+        } else {
+            // SAFETY: our own mapping, no longer used.
+            unsafe { libc::munmap(self.addr.cast(), self.len) };
+        }
     }
 }
 
@@ -169,12 +198,26 @@ fn the_sse2_routine_counts_exactly_too() {
     assert!(text.contains("1 passed"), "{text}");
 }
 
+/// Page-granular (a file the library mapped): the guarded copy itself.
 #[test]
 fn checked_write_past_the_new_end_returns_eio_after_writing_what_it_could() {
     if !guarded_or_skip("faulting checked writes") {
         return;
     }
-    let t = Truncated::new();
+    checked_writes(&Truncated::new());
+}
+
+/// Cache-line-granular (memory the library did not map): probe each page,
+/// then the engine's tiers.
+#[test]
+fn checked_write_through_the_engine_returns_eio_too() {
+    if !guarded_or_skip("faulting checked writes, engine path") {
+        return;
+    }
+    checked_writes(&Truncated::unregistered());
+}
+
+fn checked_writes(t: &Truncated) {
     let p = page();
     let start = t.end() - p + 100;
     let n = 2 * p;

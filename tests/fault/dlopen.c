@@ -18,27 +18,9 @@
 		memcpy(&(var), &sym_, sizeof(var));       \
 	} while (0)
 
-/* A truncated mapping made without the library (see victim_map). */
-static unsigned char *plain_victim(void)
-{
-	const char *tmp = getenv("TMPDIR");
-	char path[4096];
-	snprintf(path, sizeof path, "%s/pmem-sys-dlclose-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	int fd = mkstemp(path);
-	size_t len = VICTIM_PAGES * page_size();
-	if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
-		return NULL;
-	unlink(path);
-	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED || ftruncate(fd, (off_t)victim_end()) != 0)
-		return NULL;
-	close(fd);
-	return p;
-}
-
 static int dlclose_child(const char *path)
 {
-	unsigned char *p = plain_victim(), buf[64];
+	unsigned char *p = victim_plain(), buf[64];
 	void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	size_t (*copy_mc)(void *, const void *, size_t);
 	if (!p || !lib)

@@ -61,6 +61,23 @@ int main(void)
 	CHECK(pmem_sys_copy_mc(NULL, NULL, 0) == 0, "n == 0 accepts NULL");
 	CHECK(pmem_sys_memcpy_to_pmem_checked(NULL, NULL, 0) == 0, "n == 0 accepts NULL");
 	CHECK(memunmap_pmem(p) == 0, "unmap: %s", pmem_sys_errormsg());
+
+	/* Memory the library did not map (cache-line granularity for it): the
+	 * checked write probes each page, then runs the engine's tiers. */
+	unsigned char *q = victim_plain();
+	CHECK(q != NULL, "plain mapping");
+	if (q) {
+		errno = 0;
+		rc = pmem_sys_memcpy_to_pmem_checked(q + start, src, n);
+		CHECK(rc == -1 && errno == EIO, "checked write, engine path: rc %d errno %d", rc, errno);
+		snprintf(want, sizeof want, "pmem_sys_memcpy_to_pmem_checked: dst+%zu (", good);
+		CHECK(strncmp(pmem_sys_errormsg(), want, strlen(want)) == 0, "message: %s", pmem_sys_errormsg());
+		wmb_pmem();
+		CHECK(memcmp(q + start, src, good) == 0, "engine path: the bytes before the faulting page were written");
+		CHECK(pmem_sys_memcpy_to_pmem_checked(q, src, end) == 0, "engine path inside the file: %s", pmem_sys_errormsg());
+		CHECK(memcmp(q, src, end) == 0, "engine path: the kept pages hold the checked write");
+		munmap(q, VICTIM_PAGES * pg);
+	}
 	free(src);
 	free(dst);
 	CHECK_DONE("fault/truncate");

@@ -75,6 +75,25 @@ static inline size_t victim_end(void)
 	return VICTIM_KEPT * page_size();
 }
 
+/* The same truncated file, mapped with plain mmap: memory the library did
+ * not map (NULL on failure). */
+static inline unsigned char *victim_plain(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/pmem-sys-dlclose-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int fd = mkstemp(path);
+	size_t len = VICTIM_PAGES * page_size();
+	if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
+		return NULL;
+	unlink(path);
+	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED || ftruncate(fd, (off_t)victim_end()) != 0)
+		return NULL;
+	close(fd);
+	return p;
+}
+
 static atomic_int own_seen;
 static atomic_uintptr_t own_addr;
 static atomic_int own_code;

@@ -51,27 +51,37 @@
 //! - `memcpy_from_pmem` and `copy_mc` (C: `pmem_sys_copy_mc`): the whole
 //!   copy, source and destination.
 //! - `memcpy_to_pmem_checked` (C: `pmem_sys_memcpy_to_pmem_checked`) and
-//!   `memset_pmem_checked` (Rust only): a destination page that faults
-//!   before the copy reaches it; see below.
+//!   `memset_pmem_checked` (Rust only): a faulting destination; see below
+//!   for the one window left on cache-line-granular mappings.
 //! - Not fault-safe: `memcpy_to_pmem`, `memmove`, `memset`, `persist`, the
 //!   flush calls, and any direct access through a pointer (C), a
 //!   `memoryview` or a numpy array (Python). Those fault as plain memory
 //!   does, and the process's own `SIGBUS` disposition decides.
 //!
-//! ## The checked write: probe each page, then the engine
+//! ## The checked write
 //!
-//! The engine's copy tiers (AVX-512, AVX2 and SSE2 non-temporal bodies with
-//! written-back edges, or temporal copies) are compiled Rust with no
-//! recovery point, and rewriting every tier in assembly would duplicate the
-//! engine. The checked write instead probes the destination: it stores the
-//! first 4 bytes of each page with a guarded non-temporal store (a store,
-//! so it takes the page fault, if any, where it can be recovered: past the
-//! end of the file, or a filesystem that cannot allocate the page), 16
-//! pages at a time, then copies those pages with the ordinary engine call,
-//! so every tier, the non-temporal threshold and the page-granular msync
-//! bookkeeping apply unchanged.
+//! On **page-granular** mappings (any file outside a DAX mount: where a
+//! truncation can happen) and **byte-granular** ones (eADR), durability
+//! never depends on non-temporal stores: `wmb_pmem`'s msync, or the
+//! visibility of the store, does it. There the checked write is simply the
+//! guarded copy (ordinary stores), followed by the same msync bookkeeping
+//! as `memcpy_to_pmem`: it is fault-safe from the first byte to the last,
+//! with the exact count.
 //!
-//! The trade-off is a residual window, stated here plainly: a page that
+//! On **cache-line-granular** mappings (MAP_SYNC on DAX, device-DAX, and
+//! memory this library did not map), the engine's tiers matter: AVX-512,
+//! AVX2 and SSE2 non-temporal bodies with written-back edges, chosen with
+//! the flush instruction. They are compiled Rust with no recovery point,
+//! and rewriting every tier in assembly would duplicate the engine. The
+//! checked write there probes the destination: it stores the first 4 bytes
+//! of each page with a guarded non-temporal store (a store, so it takes the
+//! page fault, if any, where it can be recovered: past the end of the file,
+//! or a filesystem that cannot allocate the page), 16 pages at a time, then
+//! copies those pages with the ordinary engine call, so every tier, the
+//! non-temporal threshold and the knobs apply unchanged. The reported
+//! offset is then the start of the faulting page.
+//!
+//! The trade-off is a residual window there, stated plainly: a page that
 //! becomes unbacked *between* its probe and the engine's stores to it (a
 //! truncation racing with the write, within the few microseconds one batch
 //! of 64 KiB takes) is not caught, and neither is a fault on the *source*
@@ -135,6 +145,7 @@ use fallback as arch;
 #[cfg(target_arch = "x86_64")]
 use x86_64 as arch;
 
+use crate::mapping;
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::mem::MaybeUninit;
@@ -279,10 +290,12 @@ fn page_size() -> usize {
     }
 }
 
-/// The checked write (see the module documentation): probes each
-/// destination page with a guarded one-byte copy, then copies the probed
-/// pages with `copy`. Returns `Err(offset)` when the page starting at `dst + offset`
-/// (or `dst` itself) faulted; `[0, offset)` was copied by `copy`.
+/// The checked write (see the module documentation). On byte- and
+/// page-granular mappings, the guarded copy itself (remembered for
+/// `wmb_pmem`'s msync on page-granular ones). Elsewhere (cache-line
+/// granularity) each destination page is probed with a guarded store, then
+/// the probed pages are copied with `copy`. Returns `Err(offset)` when the
+/// copy stopped at `dst + offset`; `[0, offset)` was copied.
 ///
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes, except for destination
@@ -293,6 +306,13 @@ pub(crate) unsafe fn copy_checked(
     n: usize,
     copy: unsafe fn(*mut u8, *const u8, usize),
 ) -> Result<(), usize> {
+    if GUARDED && n != 0 {
+        if let Some(g) = mapping::special_granularity(dst as usize) {
+            // SAFETY: the caller's contract.
+            let left = unsafe { copy_mc(dst, src, n) };
+            return finish_unflushed(g, dst, n, left);
+        }
+    }
     // SAFETY: in both closures [off, off + len) lies inside both ranges; the
     // probe stores bytes `copy` stores again right after. The probe's source
     // bytes are read with the guarded copy too, so a faulting source page
@@ -320,6 +340,23 @@ pub(crate) unsafe fn copy_checked(
 /// `dst` writable for `n` bytes, except for pages that raise `SIGBUS`;
 /// `set` has the contract of `memset_pmem`.
 pub(crate) unsafe fn set_checked(dst: *mut u8, c: u8, n: usize, set: unsafe fn(*mut u8, u8, usize)) -> Result<(), usize> {
+    if GUARDED && n != 0 {
+        if let Some(g) = mapping::special_granularity(dst as usize) {
+            // The guarded copy from a filled buffer, a chunk at a time.
+            let fill = [c; 4096];
+            let mut off = 0;
+            while off < n {
+                let len = (n - off).min(fill.len());
+                // SAFETY: the caller's contract; `fill` holds `len` bytes.
+                let left = unsafe { copy_mc(dst.add(off), fill.as_ptr(), len) };
+                if left != 0 {
+                    return finish_unflushed(g, dst, n, n - off - len + left);
+                }
+                off += len;
+            }
+            return finish_unflushed(g, dst, n, 0);
+        }
+    }
     // SAFETY: in both closures [off, off + len) lies inside the range.
     unsafe {
         by_checked_pages(
@@ -328,6 +365,22 @@ pub(crate) unsafe fn set_checked(dst: *mut u8, c: u8, n: usize, set: unsafe fn(*
             |off, len| if len >= 4 { probe(dst.add(off), u32::from_ne_bytes([c; 4])) } else { copy_mc(dst.add(off), &c, 1) == 0 },
             |off, len| set(dst.add(off), c, len),
         )
+    }
+}
+
+/// Ends a checked write done by the guarded copy alone, `left` of `n`
+/// bytes not written: on a page-granular mapping the written part is
+/// remembered for `wmb_pmem`'s msync; on a byte-granular one a visible
+/// store is durable and nothing is left to do.
+fn finish_unflushed(g: mapping::Granularity, dst: *mut u8, n: usize, left: usize) -> Result<(), usize> {
+    let done = n - left;
+    if g == mapping::Granularity::Page {
+        mapping::dirty::record(dst as usize, done);
+    }
+    if left == 0 {
+        Ok(())
+    } else {
+        Err(done)
     }
 }
 
