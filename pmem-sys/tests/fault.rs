@@ -57,7 +57,7 @@ impl Truncated {
             assert_eq!(mapped, len);
             addr as *mut u8
         } else {
-            let f = std::fs::OpenOptions::new().read(true).write(true).create(true).open(&path).expect("create");
+            let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).expect("create");
             f.set_len(len as u64).expect("size");
             // SAFETY: a fresh shared mapping of a file we own.
             let p = unsafe {
