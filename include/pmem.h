@@ -391,8 +391,9 @@ const char *pmem_sys_version(void);
 const char *pmem_sys_impl(void);
 
 /**
- * pmem_sys_movnt_threshold - copies of at least this many bytes (and at
- * least one cache line) use non-temporal stores
+ * pmem_sys_movnt_threshold - copies of at least this many bytes use
+ * non-temporal stores (whole cache lines, and aligned 8-byte words of
+ * partial lines where that pays)
  */
 size_t pmem_sys_movnt_threshold(void);
 

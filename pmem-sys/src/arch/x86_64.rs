@@ -35,6 +35,11 @@ macro_rules! vector {
             unsafe fn splat(b: u8) -> Self {
                 $name($splat(b as i8))
             }
+            #[inline(always)]
+            unsafe fn stream_word(p: *mut u8, v: u64) {
+                // MOVNTI: SSE2, so present in every tier.
+                _mm_stream_si64(p.cast(), v as i64)
+            }
         }
     };
 }

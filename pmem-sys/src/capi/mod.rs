@@ -492,8 +492,9 @@ pub extern "C" fn pmem_sys_impl() -> *const c_char {
     guard("pmem_sys_impl", core::ptr::null(), || Ok(static_cstr(api::implementation())))
 }
 
-/// pmem_sys_movnt_threshold - copies of at least this many bytes (and at
-/// least one cache line) use non-temporal stores
+/// pmem_sys_movnt_threshold - copies of at least this many bytes use
+/// non-temporal stores (whole cache lines, and aligned 8-byte words of
+/// partial lines where that pays)
 #[no_mangle]
 pub extern "C" fn pmem_sys_movnt_threshold() -> usize {
     crate::engine::movnt_threshold()

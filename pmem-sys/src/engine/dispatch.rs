@@ -106,15 +106,23 @@ pub fn select(f: &Features, k: &Knobs) -> (CopyTier, FlushKind) {
 
 /// The default non-temporal threshold for a CPU.
 ///
-/// Measured with `make bench` (see BENCHMARKS.md): on AMD Zen 3 a 64-byte
-/// persist by non-temporal store completes at the fence about 40% sooner
-/// than a temporal store plus write-back, because the fence must wait for
-/// the write-back of each flushed line, so every whole line goes
-/// non-temporal there. Elsewhere PMDK's 256 bytes stays the default until
-/// measured. `PMEM_SYS_MOVNT_THRESHOLD` overrides both.
+/// Measured with `make bench` on AMD EPYC (Zen, 2 vCPUs under KVM,
+/// CLFLUSHOPT, no CLWB; BENCHMARKS.md has the sweep): a persist of 8-192 B
+/// by non-temporal stores completed at the fence in 96-104 ns against
+/// 148-163 ns for ordinary stores plus CLFLUSHOPT (PMDK, threshold 256:
+/// 151-162 ns), because the fence waits for a write-combining buffer
+/// instead of a write-back round trip; from 256 B up every threshold at or
+/// below the size was within noise. Batched (16 copies per fence), 8-16 B
+/// were as fast either way and 32-48 B about 15% slower non-temporal, a
+/// cost the per-operation case repays. So on AMD every copy of at least one
+/// aligned 8-byte word goes non-temporal (8; below that no word is whole).
+/// PMDK's own NONTEMPORAL flag was likewise faster for 8-64 B on a Zen 3
+/// with CLWB (FACTS.md). Elsewhere PMDK's 256 bytes stays until measured:
+/// on Intel Optane a partial-line non-temporal write is a read-modify-write
+/// in the module. `PMEM_SYS_MOVNT_THRESHOLD` overrides both.
 pub fn default_threshold(f: &Features) -> usize {
     if f.amd {
-        64
+        8
     } else {
         256
     }
@@ -376,7 +384,7 @@ mod tests {
 
     #[test]
     fn threshold_defaults_by_vendor() {
-        assert_eq!(default_threshold(&Features { amd: true, ..Features::default() }), 64);
+        assert_eq!(default_threshold(&Features { amd: true, ..Features::default() }), 8);
         assert_eq!(default_threshold(&Features::default()), 256);
     }
 }

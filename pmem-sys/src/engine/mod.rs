@@ -71,7 +71,8 @@ pub(crate) fn movnt_threshold_fast() -> usize {
 }
 
 /// The non-temporal threshold in force: copies of at least this many bytes
-/// (and at least one cache line) use non-temporal stores.
+/// use non-temporal stores for their whole cache lines, and for the aligned
+/// 8-byte words of their partial lines where `engine::algo` finds it pays.
 pub fn movnt_threshold() -> usize {
     dispatch::resolved();
     movnt_threshold_fast()
