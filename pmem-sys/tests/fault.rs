@@ -155,6 +155,10 @@ fn the_count_is_exact_wherever_the_fault_falls() {
     if !guarded_or_skip("fault position matrix") {
         return;
     }
+    if std::env::var_os("PMEM_SYS_TEST_STREAM_EVERYTHING").is_some() {
+        fault::set_streaming_threshold(0);
+        println!("streaming stores from 0 bytes");
+    }
     println!("guarded routine: {}", fault::routine());
     let t = Truncated::new();
     let mut buf = vec![0u8; 6000 + 64];
@@ -199,6 +203,24 @@ fn the_sse2_routine_counts_exactly_too() {
 }
 
 /// Page-granular (a file the library mapped): the guarded copy itself.
+/// The streaming loop copies larger than the caches use, on small buffers:
+/// the same matrix in a child process with the threshold at 0.
+#[test]
+fn the_streaming_loop_counts_exactly_too() {
+    if !guarded_or_skip("streaming loop") {
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "the_count_is_exact_wherever_the_fault_falls", "--nocapture", "--test-threads=1"])
+        .env("PMEM_SYS_TEST_STREAM_EVERYTHING", "1")
+        .output()
+        .expect("spawn the child");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("streaming stores from 0 bytes"), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
 #[test]
 fn checked_write_past_the_new_end_returns_eio_after_writing_what_it_could() {
     if !guarded_or_skip("faulting checked writes") {

@@ -146,6 +146,16 @@ impl Op {
     }
 }
 
+/// Where and how much: the destination offset from a page boundary, the
+/// length, the distance of a move's source, and a seed for the contents.
+#[derive(Clone, Copy)]
+struct Case {
+    off: usize,
+    n: usize,
+    delta: usize,
+    seed: u8,
+}
+
 /// One worker's state: its arena, a reference copy, the checker's buffers.
 struct Runner {
     arena: Arena,
@@ -169,7 +179,8 @@ impl Runner {
 
     /// Runs `op` of table `t` at `base + off` for `n` bytes, judges the
     /// record and the bytes, and panics with the full report on failure.
-    fn run(&mut self, t: &Ops, nt_tier: bool, op: Op, off: usize, n: usize, delta: usize, seed: u8) {
+    fn run(&mut self, t: &Ops, nt_tier: bool, op: Op, c: Case) {
+        let Case { off, n, delta, seed } = c;
         self.cases += 1;
         let (base, size) = layout(n.max(MAX_LEN));
         assert!(size <= self.arena.len());
@@ -250,12 +261,25 @@ impl Runner {
             let first = got.iter().zip(&self.expect).position(|(a, b)| a != b).unwrap();
             panic!("{}: byte dst{:+} is {:#04x}, expected {:#04x}", what(), lo as isize + first as isize - d_off as isize, got[first], self.expect[first]);
         }
-        // The shape of the tier: exactly the whole lines of the body are
-        // streamed when the copy is at or above the threshold, else none.
+        // The shape of the tier: when the copy is at or above the
+        // threshold, exactly the whole lines of the body are streamed, and
+        // for a flushing copy or fill also each partial-line edge that is
+        // whole aligned 8-byte words; else nothing.
         let thr = pmem_sys::engine::movnt_threshold();
-        let streamed = if nt_tier && op.may_stream() && n >= LINE && n >= thr {
-            let head = ((p as usize + d_off).wrapping_neg() & (LINE - 1)).min(n);
-            (n - head) & !(LINE - 1)
+        let streamed = if nt_tier && op.may_stream() && n >= thr {
+            let d = p as usize + d_off;
+            let head = (d.wrapping_neg() & (LINE - 1)).min(n);
+            let body = (n - head) & !(LINE - 1);
+            let tail = n - head - body;
+            let words = |a: usize, len: usize| len != 0 && (a | len) % 8 == 0;
+            let tail_nt = words(d + head + body, tail);
+            let head_nt = words(d, head) && (tail == 0 || tail_nt);
+            let edges = if matches!(op, Op::Copy | Op::Set) {
+                (if head_nt { head } else { 0 }) + (if tail_nt { tail } else { 0 })
+            } else {
+                0
+            };
+            body + edges
         } else {
             0
         };
@@ -282,7 +306,7 @@ impl Runner {
                     if delta == 0 && matches!(op, Op::MoveDown | Op::MoveUp | Op::MoveNoFlushDown | Op::MoveNoFlushUp) {
                         continue;
                     }
-                    self.run(t, nt_tier, op, off, n, delta, (off + n) as u8);
+                    self.run(t, nt_tier, op, Case { off, n, delta, seed: (off + n) as u8 });
                 }
             }
         }
@@ -363,7 +387,7 @@ fn random_large_cases() {
                     let off = rng.below(4096);
                     let op = ALL_OPS[rng.below(ALL_OPS.len())];
                     let delta = 1 + rng.below(n - 1);
-                    r.run(t, nt, op, off, n, delta, i as u8);
+                    r.run(t, nt, op, Case { off, n, delta, seed: i as u8 });
                 }
             },
             MAX,

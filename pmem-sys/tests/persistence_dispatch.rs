@@ -77,6 +77,10 @@ fn knobs_selecting(c: CopyTier, fl: FlushKind, f: &Features) -> Option<u32> {
     (0..1 << SWITCHES.len()).find(|&bits| dispatch::select(f, &knobs_of(bits)) == (c, fl))
 }
 
+/// A call's name, the call, and whether the caller stores first (the
+/// calls that only write back).
+type ApiCall<'a> = (&'static str, Box<dyn Fn() + 'a>, bool);
+
 #[repr(C, align(4096))]
 struct Buf([u8; 8192]);
 
@@ -112,7 +116,7 @@ fn every_runnable_table_selected_through_the_knobs_passes_the_checker() {
                 // separate buffer of 2048 bytes.
                 unsafe {
                     let d = base.add(off + 2048);
-                    let ops: [(&str, Box<dyn Fn()>, bool); 8] = [
+                    let ops: [ApiCall; 8] = [
                         ("memcpy_to_pmem", Box::new(|| pmem_sys::memcpy_to_pmem(d, src.as_ptr(), n)), false),
                         ("memmove_to_pmem (src above)", Box::new(|| pmem_sys::memmove_to_pmem(d, d.add(n / 2 + 1), n)), false),
                         ("memmove_to_pmem (src below)", Box::new(|| pmem_sys::memmove_to_pmem(d, d.sub(n / 3 + 1), n)), false),

@@ -23,7 +23,7 @@ from conftest import file_bytes
 
 SIZE = 2 * 4096 + 100  # not a multiple of the page size
 EXAMPLES = int(os.environ.get("PYPMEM_MODEL_EXAMPLES", "2000"))
-STEPS = int(os.environ.get("PYPMEM_MODEL_STEPS", "20"))
+STEPS = int(os.environ.get("PYPMEM_MODEL_STEPS", "15"))
 
 # Offsets and lengths reach a little past the end, so refusals are exercised.
 offsets = st.integers(min_value=-3, max_value=SIZE + 3)

@@ -131,9 +131,17 @@ def test_close_racing_a_large_copy_without_the_gil(tmp_path: Path) -> None:
                 time.sleep(0.0005)
         t.join()
         if result == ["written"]:
-            assert m.read(size - 10, 10) == big[-10:]
-            m.close()
-            seen.add("refused" if "refused" in closes else "after")
+            # Refused while the copy ran, or closed just after it finished.
+            if m.closed:
+                assert closes[-1] == "closed"
+                with open(tmp_path / f"race{attempt}.pmem", "rb") as f:
+                    f.seek(size - 10)
+                    assert f.read() == big[-10:]
+                seen.add("closed after the copy")
+            else:
+                assert m.read(size - 10, 10) == big[-10:]
+                m.close()
+                seen.add("refused during the copy")
         else:
             assert result == ["closed first"] and closes[-1] == "closed", (result, closes)
             seen.add("closed first")

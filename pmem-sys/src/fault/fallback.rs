@@ -10,6 +10,9 @@ pub(crate) const GUARDED: bool = false;
 /// Nothing to choose.
 pub(crate) fn select() {}
 
+/// Nothing to override.
+pub(crate) fn set_stream_from(_bytes: usize) {}
+
 /// No guarded routine.
 pub(crate) fn routine() -> &'static str {
     "none"
