@@ -130,9 +130,11 @@
 //! Between 8 KiB and its non-temporal threshold glibc uses `rep movsb`,
 //! which wins by up to 5% at 16 KiB when source and destination are
 //! equally aligned, and loses badly otherwise (a misaligned 4 KiB
-//! `rep movsb` took 7 µs here). Not measured: copies above glibc's
-//! non-temporal threshold (48 MiB here), where `memcpy` switches to
-//! streaming stores and this routine does not.
+//! `rep movsb` took 7 µs here). Above three quarters of the last-level
+//! cache (48 MiB here, glibc's threshold too) both switch to streaming
+//! stores: 0.85-0.92x at 64 and 128 MiB (glibc also interleaves pages and
+//! prefetches; a plain prefetch did not help here), against 0.50-0.58x
+//! with ordinary stores.
 //!
 //! The checked write against `memcpy_to_pmem`: into the library's
 //! page-granular mapping, where it is the guarded copy with ordinary
