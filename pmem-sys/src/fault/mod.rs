@@ -43,8 +43,9 @@
 //!
 //! Apart from calling the previous handler, ours only reads memory written
 //! before it was installed, calls `sigaction` and `syscall`, and saves and
-//! restores `errno`: it is async-signal-safe. Faults are delivered to the faulting thread with its
-//! own signal frame, so concurrent faulting copies need no locking.
+//! restores `errno`: it is async-signal-safe. Faults are delivered to the
+//! faulting thread with its own signal frame, so concurrent faulting copies
+//! need no locking.
 //!
 //! ## What is fault-safe
 //!
