@@ -25,17 +25,24 @@ static THRESHOLD_LOCK: Mutex<()> = Mutex::new(());
 const MAX_OFF: usize = 127;
 const MAX_LEN: usize = 1024;
 
-/// Every runnable table, printing the ones skipped and why.
+/// Every runnable table; the first call prints the tables checked and the
+/// ones skipped, with why.
 fn runnable_tables() -> Vec<(&'static Ops, bool)> {
+    static REPORTED: std::sync::Once = std::sync::Once::new();
     let f = detect::features();
     let mut v = Vec::new();
+    let mut lines = Vec::new();
     for (c, fl) in dispatch::all_pairs() {
         let t = dispatch::table(c, fl).expect("all_pairs returns pairs with tables");
         match dispatch::runnable(c, fl, f) {
-            Some(t) => v.push((t, c != CopyTier::Temporal)),
-            None => println!("SKIPPED: {} (this CPU lacks {}; it has: {})", t.name, missing(c, fl, f), f.names()),
+            Some(t) => {
+                v.push((t, c != CopyTier::Temporal));
+                lines.push(format!("checking {}", t.name));
+            }
+            None => lines.push(format!("SKIPPED: {} (this CPU lacks {}; it has: {})", t.name, missing(c, fl, f), f.names())),
         }
     }
+    REPORTED.call_once(|| println!("{}", lines.join("\n")));
     assert!(!v.is_empty(), "no runnable table at all");
     v
 }
@@ -271,7 +278,7 @@ impl Runner {
             let head = (d.wrapping_neg() & (LINE - 1)).min(n);
             let body = (n - head) & !(LINE - 1);
             let tail = n - head - body;
-            let words = |a: usize, len: usize| len != 0 && (a | len) % 8 == 0;
+            let words = |a: usize, len: usize| len != 0 && (a | len).is_multiple_of(8);
             let tail_nt = words(d + head + body, tail);
             let head_nt = words(d, head) && (tail == 0 || tail_nt);
             let edges = if matches!(op, Op::Copy | Op::Set) {
