@@ -98,6 +98,7 @@ test-examples: examples
 
 test-c: stage
 	$(MAKE) --no-print-directory -C tests/c STAGE=$(STAGE) test
+	$(MAKE) --no-print-directory -C tests/fault STAGE=$(STAGE) test
 
 test-python:
 	bash python/run-tests.sh
