@@ -273,6 +273,8 @@ impl Runner {
         // for a flushing copy or fill also each partial-line edge that is
         // whole aligned 8-byte words; else nothing.
         let thr = pmem_sys::engine::movnt_threshold();
+        // The no-flush variants stream only from NOFLUSH_NT_MIN up.
+        let thr = if op.rule() == Rule::NoFlush { thr.max(pmem_sys::engine::NOFLUSH_NT_MIN) } else { thr };
         let streamed = if nt_tier && op.may_stream() && n >= thr {
             let d = p as usize + d_off;
             let head = (d.wrapping_neg() & (LINE - 1)).min(n);

@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod knobs;
 pub mod trace;
 
+pub use algo::NOFLUSH_NT_MIN;
 pub use detect::Features;
 pub use dispatch::{select, CopyTier, FlushKind};
 pub use knobs::Knobs;
