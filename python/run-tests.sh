@@ -117,8 +117,9 @@ else
     # The abi3 wheel built for the first interpreter, installed as is: this
     # is what the wheel's abi3 tag promises (and a rebuild for another
     # interpreter would invalidate cargo's cache for the first one).
-    "$VENV/bin/maturin" build --release --manifest-path "$ROOT/python/Cargo.toml" --interpreter "$VPY" \
-        --out "$WORK/wheel" 2>&1 | grep -E '^(error|warning: unused)|Built wheel' || true
+    # `pip wheel` repeats the build `pip install ./python` just made, so
+    # cargo's cache answers it.
+    (cd "$ROOT" && "$VPY" -m pip wheel -q --disable-pip-version-check --no-deps -w "$WORK/wheel" ./python)
     WHEEL=$(ls "$WORK"/wheel/pypmem-*-abi3-*.whl)
     "$V2/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$WHEEL"
     # The property test already ran above; everything else runs again here.
@@ -161,9 +162,9 @@ else
     for want in pmem-sys/src/api.rs python/src/mapping.rs pypmem/_pypmem.pyi pypmem/py.typed; do
         grep -q "/$want\$" <<<"$listing" || { echo "the sdist lacks $want" >&2; exit 1; }
     done
-    # Reuse the workspace's compiled dependencies; the sdist's own crates
-    # are rebuilt from its unpacked sources.
-    CARGO_TARGET_DIR="$ROOT/target" "$VPY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$SDIST"
+    # A target dir of its own: building the sdist's copies of the crates in
+    # the workspace's target/ would make the next workspace build start over.
+    CARGO_TARGET_DIR="$ROOT/build/target-python-sdist" "$VPY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$SDIST"
     (cd "$WORK" && "$VPY" - <<'EOF'
 import pypmem, tempfile, os
 with tempfile.TemporaryDirectory() as d:
