@@ -93,57 +93,6 @@ fn closed(call: &str) -> PyErr {
     PyValueError::new_err(format!("{call}: the mapping is closed"))
 }
 
-/// Temporal writes shorter than this probe their pages here rather than in
-/// the engine's checked write (see [`checked_write`]).
-const SHORT_WRITE: usize = 64 * 1024;
-
-/// `memcpy_to_pmem_checked`, with a probe that matches the copy.
-///
-/// The engine's checked write probes each destination page with a guarded
-/// non-temporal store, which suits its non-temporal copies (no cache miss
-/// per page). A copy below the non-temporal threshold, though, is made of
-/// ordinary stores, and an ordinary store to the line of a pending
-/// non-temporal one (and the next locked instruction) waits for it to
-/// drain. Measured on the project's Zen 3 machine (busy; the Python call
-/// around it included): an 8-byte write cost about 900 ns through the
-/// engine's checked write against 165 ns with the probe below, and a
-/// 4 KiB temporal write 640 ns against 295 ns. So copies that will be
-/// temporal probe each page with a guarded one-byte temporal copy
-/// (`copy_mc`, which catches SIGBUS on either side) of the byte the copy
-/// writes first, then copy with `memcpy_to_pmem`: the same guarantee and the
-/// same window (a truncation between probe and copy is not caught).
-///
-/// # Safety
-/// As `memcpy_to_pmem_checked`.
-#[inline(always)]
-unsafe fn checked_write(dst: *mut u8, src: *const u8, n: usize, page: usize) -> Result<(), pmem_sys::Error> {
-    if n >= SHORT_WRITE || n >= pmem_sys::engine::movnt_threshold() {
-        // SAFETY: the caller's contract.
-        return unsafe { pmem_sys::memcpy_to_pmem_checked(dst, src, n) };
-    }
-    let mut off = 0;
-    while off < n {
-        // SAFETY: `off < n`: one byte inside both ranges, guarded.
-        if unsafe { pmem_sys::copy_mc(dst.add(off), src.add(off), 1) } != 0 {
-            // The bytes before this page are written, as the engine's
-            // checked write leaves them.
-            // SAFETY: the caller's contract, for the pages already probed.
-            unsafe { pmem_sys::memcpy_to_pmem(dst, src, off) };
-            return Err(pmem_sys::Error::new(
-                libc::EIO,
-                "memcpy_to_pmem_checked",
-                format_args!("dst+{off} ({:#x})", dst as usize + off),
-                format_args!("bus error (SIGBUS): the page is not backed (file truncated under the mapping) or holds a media error; {off} of {n} bytes copied"),
-            ));
-        }
-        // `page` is a power of two (mapping::page_size).
-        off += page - ((dst as usize + off) & (page - 1));
-    }
-    // SAFETY: the caller's contract; every page was probed.
-    unsafe { pmem_sys::memcpy_to_pmem(dst, src, n) };
-    Ok(())
-}
-
 /// A bus error (media error, or the file truncated under the mapping)
 /// caught by the engine's guarded copy: OSError(EIO) naming the call, the
 /// range and where the copy stopped.
@@ -272,9 +221,8 @@ impl Mapping {
             // SAFETY: `tmp` holds `n` bytes and is not in the mapping.
             return unsafe { self.store(py, hold, call, r, tmp.as_ptr()) };
         }
-        let page = self.page;
         // SAFETY: the caller's contract; no overlap (checked above).
-        let copy = move || unsafe { checked_write(dst as *mut u8, s as *const u8, n, page) };
+        let copy = move || unsafe { pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, s as *const u8, n) };
         hold.run(py, copy).map_err(|e| fault(call, r, e))
     }
 
@@ -438,7 +386,7 @@ impl Mapping {
                 let (dst, n) = (p as usize, r.len);
                 // SAFETY: `p` is inside this mapping (held open by `hold`) and
                 // writable for `n` bytes; `v` is a separate vector.
-                unsafe { checked_write(dst as *mut u8, v.as_ptr(), n, self.page) }.map_err(|e| fault(CALL, r, e))?;
+                unsafe { pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, v.as_ptr(), n) }.map_err(|e| fault(CALL, r, e))?;
             }
             None => {
                 let v = self.read_vec(py, &hold, CALL, r)?;
@@ -609,13 +557,13 @@ impl Mapping {
             // Extended slice: byte by byte, from a private (fault-safe) copy
             // in case the source is a view of this mapping.
             let data = self.read_vec_at(py, &hold, CALL, src.ptr(), r)?;
-            let (base, start, step, page) = (self.addr, s.start, s.step, self.page);
+            let (base, start, step) = (self.addr, s.start, s.step);
             let scatter = move || {
                 for (k, b) in data.iter().enumerate() {
                     let at = base + (start + k as isize * step) as usize;
                     // SAFETY: `at` is inside the mapping (slice indices are
                     // clipped to it), held open by `hold`.
-                    unsafe { checked_write(at as *mut u8, b, 1, page)? };
+                    unsafe { pmem_sys::memcpy_to_pmem_checked(at as *mut u8, b, 1)? };
                 }
                 Ok(())
             };
