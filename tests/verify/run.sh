@@ -76,11 +76,10 @@ if wanted miri; then
     if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
         skip "Miri" "no nightly toolchain"
     else
+        # Only a component already installed: rustup would download from
+        # static.rust-lang.org, which is not one of the registries CI may use.
         if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^miri'; then
-            timeout 120 rustup component add miri --toolchain nightly >/dev/null 2>&1 || true
-        fi
-        if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^miri'; then
-            skip "Miri" "the nightly toolchain has no miri component and rustup could not add it"
+            skip "Miri" "the nightly toolchain has no miri component (rustup component add miri rust-src --toolchain nightly)"
         elif ! timeout 600 $CARGO +nightly miri setup >/dev/null 2>&1; then
             skip "Miri" "cargo miri setup failed (it needs the rust-src component)"
         else
