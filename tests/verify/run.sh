@@ -52,11 +52,9 @@ fi
 # ---- 2. clippy ----------------------------------------------------------------
 if wanted clippy; then
     leg "clippy -D warnings (pmem-sys, all features, all targets)"
+    # As for Miri below: no rustup downloads from a script.
     if ! $CARGO clippy --version >/dev/null 2>&1; then
-        rustup component add clippy >/dev/null 2>&1 || true
-    fi
-    if ! $CARGO clippy --version >/dev/null 2>&1; then
-        skip "clippy" "cargo clippy is not installed and rustup could not add it"
+        skip "clippy" "cargo clippy is not installed (rustup component add clippy)"
     elif $CARGO clippy -p pmem-sys --all-features --all-targets -- -D warnings; then
         pass "clippy -D warnings"
     else
@@ -78,8 +76,12 @@ if wanted miri; then
     else
         # Only a component already installed: rustup would download from
         # static.rust-lang.org, which is not one of the registries CI may use.
-        if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^miri'; then
+        installed=$(rustup component list --toolchain nightly --installed 2>/dev/null)
+        if ! grep -q '^miri' <<<"$installed"; then
             skip "Miri" "the nightly toolchain has no miri component (rustup component add miri rust-src --toolchain nightly)"
+        elif ! grep -q '^rust-src' <<<"$installed"; then
+            # cargo miri setup would ask rustup to download rust-src.
+            skip "Miri" "the nightly toolchain has no rust-src component, which Miri's sysroot needs (rustup component add rust-src --toolchain nightly)"
         elif ! timeout 600 $CARGO +nightly miri setup >/dev/null 2>&1; then
             skip "Miri" "cargo miri setup failed (it needs the rust-src component)"
         else
