@@ -122,7 +122,17 @@ int main(void)
 	CHECK(pmem_sys_persist(p + 3 * page + 5, 10) == 0, "persist");
 	CHECK(ncalls == 1 && calls[0].addr == (uintptr_t)p + 3 * page && calls[0].len == page,
 	      "persist msync: %d calls", ncalls);
-	memunmap_pmem(p);
+	/* Unmapping with dirty pages and no fence: this thread's dirty pages
+	 * are synced first (once), not forgotten or synced later at an
+	 * address that may belong to another mapping by then. */
+	memcpy_to_pmem(p + 7 * page, buf, 8);
+	ncalls = 0;
+	CHECK(memunmap_pmem(p) == 0, "unmap");
+	CHECK(ncalls == 1 && calls[0].addr == (uintptr_t)p + 7 * page && calls[0].len == page,
+	      "unmap synced %d ranges", ncalls);
+	ncalls = 0;
+	wmb_pmem();
+	CHECK(ncalls == 0, "a fence after the unmap synced %d stale ranges", ncalls);
 
 	/* A cache-line mapping: no msync at all. */
 	CHECK(pmem_sys_set_option("PMEM_SYS_FORCE_GRANULARITY", "cache_line") == 0, "force cache_line");

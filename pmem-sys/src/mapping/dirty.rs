@@ -71,8 +71,35 @@ pub(crate) fn sync_dirty() {
             continue;
         }
         let (s, e) = (s.max(region.start), e.min(region.start + region.map_len));
+        match sys::msync(s, e - s) {
+            Ok(()) => {}
+            // ENOMEM: no longer mapped. Another thread unmapped the range
+            // between the registry check and the msync (its own data is
+            // its own business); there is nothing left to sync through it.
+            Err(libc::ENOMEM) => {}
+            Err(errno) => {
+                let err = Error::os(errno, "wmb_pmem", format_args!("msync of [{s:#x}, {e:#x})"), "msync failed");
+                PENDING.with(|p| p.borrow_mut().get_or_insert(err).clone());
+            }
+        }
+    }
+}
+
+/// Before `[start, end)` is unmapped: msyncs the ranges this thread
+/// dirtied inside it (so they are not lost, nor left to be synced later at
+/// an address that may be mapped again) and forgets them. A failure is
+/// kept like one of `wmb_pmem()`.
+pub(crate) fn sync_before_unmap(start: usize, end: usize) {
+    let inside: Vec<(usize, usize)> = DIRTY.with(|d| {
+        let mut d = d.borrow_mut();
+        let (inside, outside) = d.iter().partition(|r| r.0 < end && r.1 > start);
+        *d = outside;
+        inside
+    });
+    for (s, e) in merge_pages(inside, sys::page_size()) {
+        let (s, e) = (s.max(start), e.min(end));
         if let Err(errno) = sys::msync(s, e - s) {
-            let err = Error::os(errno, "wmb_pmem", format_args!("msync of [{s:#x}, {e:#x})"), "msync failed");
+            let err = Error::os(errno, "memunmap_pmem", format_args!("msync of [{s:#x}, {e:#x})"), "msync failed");
             PENDING.with(|p| p.borrow_mut().get_or_insert(err).clone());
         }
     }

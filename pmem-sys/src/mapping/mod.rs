@@ -574,6 +574,10 @@ pub fn unmap(addr: usize) -> Result<(), Error> {
     if region.granularity != Granularity::CacheLine {
         publish_special(&reg);
     }
+    drop(reg);
+    if region.granularity == Granularity::Page {
+        dirty::sync_before_unmap(region.start, region.start + region.map_len);
+    }
     sys::unmap(region.start, region.map_len);
     Ok(())
 }
