@@ -20,16 +20,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-const KNOBS: [&str; 8] = [
-    "PMEM_SYS_NO_AVX512F",
-    "PMEM_SYS_NO_AVX2",
-    "PMEM_SYS_NO_MOVNT",
-    "PMEM_SYS_NO_CLWB",
-    "PMEM_SYS_NO_CLFLUSHOPT",
-    "PMEM_SYS_MOVNT_THRESHOLD",
-    "PMEM_SYS_FORCE_GRANULARITY",
-    "PMEM_SYS_SYSFS_ROOT",
-];
+use pmem_sys::engine::knobs::NAMES as KNOBS;
 const VALUES: [&str; 12] = ["1", "0", "", " 1 ", "4096", "-1", "18446744073709551616", "byte", "cache_line", "page", "/nonexistent", "/"];
 
 #[derive(Arbitrary, Debug)]

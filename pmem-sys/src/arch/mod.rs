@@ -56,10 +56,10 @@ macro_rules! ops_table {
             algo::set::<$V, NoFlush, $nt>(d, c, n)
         }
         unsafe fn flush(p: *const u8, n: usize) {
-            algo::write_back::<$F>(p, n)
+            algo::flush_range::<$F>(p, n)
         }
         unsafe fn invalidate(p: *const u8, n: usize) {
-            algo::write_back::<$Inv>(p, n)
+            algo::flush_range::<$Inv>(p, n)
         }
         Ops {
             name: $name,

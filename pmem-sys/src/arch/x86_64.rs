@@ -69,19 +69,7 @@ macro_rules! asm_flush {
 
 asm_flush!(Clwb, "clwb");
 asm_flush!(ClflushOpt, "clflushopt");
-pub(crate) struct Clflush;
-
-impl Flush for Clflush {
-    const ACTIVE: bool = true;
-    #[inline(always)]
-    fn line_size() -> usize {
-        LINE
-    }
-    #[inline(always)]
-    unsafe fn flush_line(p: *const u8) {
-        _mm_clflush(p)
-    }
-}
+asm_flush!(Clflush, "clflush");
 
 /// SFENCE: orders (and, for persistence, waits for) every earlier CLWB,
 /// CLFLUSHOPT and non-temporal store. Issued on every platform, eADR

@@ -452,14 +452,6 @@ pub(crate) unsafe fn r#move<V: Vector, F: Flush, const NT: bool>(d: *mut u8, s: 
     }
 }
 
-/// Writes back (and, for an invalidating `F`, evicts) `[p, p + n)`.
-///
-/// # Safety
-/// The range is mapped.
-#[inline(always)]
-pub(crate) unsafe fn write_back<F: Flush>(p: *const u8, n: usize) {
-    flush_range::<F>(p, n);
-}
 
 #[cfg(test)]
 mod tests {

@@ -96,10 +96,6 @@ pub struct Region {
 }
 
 static REGISTRY: Mutex<BTreeMap<usize, Arc<Region>>> = Mutex::new(BTreeMap::new());
-/// Number of byte- and page-granular mappings; zero keeps the copy path
-/// at one load.
-static SPECIAL_COUNT: AtomicUsize = AtomicUsize::new(0);
-
 /// Slots of the seqlock table. With more byte- or page-granular mappings
 /// than this at once, lookups take the registry lock instead (correct,
 /// just slower).
@@ -141,7 +137,7 @@ impl SpecialTable {
             self.end[i].store(r.1, Ordering::Relaxed);
             self.granularity[i].store(r.2 as usize, Ordering::Relaxed);
         }
-        self.len.store(v.len(), Ordering::Relaxed);
+        self.len.store(v.len(), Ordering::Release);
         self.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
 
@@ -198,7 +194,6 @@ fn publish_special(reg: &BTreeMap<usize, Arc<Region>>) {
         .collect();
     // The caller holds the registry lock: this is the only writer.
     SPECIAL_TABLE.publish(&v);
-    SPECIAL_COUNT.store(v.len(), Ordering::Release);
 }
 
 /// The granularity of `addr` if it lies in a byte- or page-granular
@@ -206,7 +201,8 @@ fn publish_special(reg: &BTreeMap<usize, Arc<Region>>) {
 /// library did not map (both are treated as cache-line).
 #[inline(always)]
 pub(crate) fn special_granularity(addr: usize) -> Option<Granularity> {
-    if SPECIAL_COUNT.load(Ordering::Acquire) == 0 {
+    // No byte- or page-granular mapping at all: one load, no seqlock.
+    if SPECIAL_TABLE.len.load(Ordering::Acquire) == 0 {
         return None;
     }
     special_lookup(addr)
