@@ -5,9 +5,9 @@
 
 #![allow(unsafe_code)]
 
-use crate::engine::{self, ops};
-use crate::mapping::{self, dirty, Granularity};
 use crate::Error;
+use crate::engine::{self, ops};
+use crate::mapping::{self, Granularity, dirty};
 
 /// Runs a store operation with the table in use, choosing the variant the
 /// destination needs: `flush == true` for cache-line memory (and memory
@@ -177,7 +177,11 @@ pub(crate) fn bus_error(call: &str, side: &str, base: *const u8, off: usize, n: 
 ///
 /// # Safety
 /// As [`memcpy_from_pmem`].
-pub unsafe fn memcpy_from_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -> Result<(), Error> {
+pub unsafe fn memcpy_from_pmem_checked(
+    dst: *mut u8,
+    src: *const u8,
+    n: usize,
+) -> Result<(), Error> {
     // SAFETY: the caller's contract.
     match unsafe { crate::fault::copy_mc(dst, src, n) } {
         0 => Ok(()),
@@ -213,7 +217,8 @@ pub unsafe fn memcpy_to_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -> 
 pub unsafe fn memset_pmem_checked(dst: *mut u8, c: u8, n: usize) -> Result<(), Error> {
     // SAFETY: the caller's contract; `memset_pmem` has the contract
     // `set_checked` asks of its fill function.
-    unsafe { crate::fault::set_checked(dst, c, n, memset_pmem) }.map_err(|off| bus_error("memset_pmem_checked", "dst", dst, off, n))
+    unsafe { crate::fault::set_checked(dst, c, n, memset_pmem) }
+        .map_err(|off| bus_error("memset_pmem_checked", "dst", dst, off, n))
 }
 
 /// The fence: makes every earlier `memcpy_to_pmem`, `clear_pmem`,
@@ -244,7 +249,9 @@ pub fn drain() -> Result<(), Error> {
 pub unsafe fn persist(addr: *const u8, n: usize) -> Result<(), Error> {
     let pending = dirty::take_pending();
     let now = match mapping::special_granularity(addr as usize) {
-        Some(Granularity::Page) if n != 0 => mapping::msync_range("pmem_sys_persist", addr as usize, n),
+        Some(Granularity::Page) if n != 0 => {
+            mapping::msync_range("pmem_sys_persist", addr as usize, n)
+        }
         Some(_) => {
             // SAFETY: no preconditions.
             unsafe { (ops().fence)() };

@@ -14,8 +14,16 @@ pub struct Error {
 
 impl Error {
     /// An error of `call` about `argument`, for `reason`.
-    pub fn new(errno: i32, call: &str, argument: impl fmt::Display, reason: impl fmt::Display) -> Self {
-        Error { errno, message: format!("{call}: {argument}: {reason}") }
+    pub fn new(
+        errno: i32,
+        call: &str,
+        argument: impl fmt::Display,
+        reason: impl fmt::Display,
+    ) -> Self {
+        Error {
+            errno,
+            message: format!("{call}: {argument}: {reason}"),
+        }
     }
 
     /// An error from the operating system: the reason is its strerror text.
@@ -28,7 +36,9 @@ impl Error {
 
     /// `errno` of the calling thread's last failed system call.
     pub fn last_errno() -> i32 {
-        std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
     }
 }
 

@@ -53,15 +53,29 @@ impl Truncated {
         let path = dir.path().join("victim");
         let len = PAGES * page();
         let addr = if registered {
-            let (addr, mapped) = mapping::map_file(&path, len, pmem_sys::MapFlags::CREATE, 0o600).expect("map_file");
+            let (addr, mapped) =
+                mapping::map_file(&path, len, pmem_sys::MapFlags::CREATE, 0o600).expect("map_file");
             assert_eq!(mapped, len);
             addr as *mut u8
         } else {
-            let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).expect("create");
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .expect("create");
             f.set_len(len as u64).expect("size");
             // SAFETY: a fresh shared mapping of a file we own.
             let p = unsafe {
-                libc::mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, std::os::fd::AsRawFd::as_raw_fd(&f), 0)
+                libc::mmap(
+                    core::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    std::os::fd::AsRawFd::as_raw_fd(&f),
+                    0,
+                )
             };
             assert_ne!(p, libc::MAP_FAILED);
             p.cast()
@@ -70,9 +84,19 @@ impl Truncated {
             // SAFETY: inside the fresh mapping, before the truncation.
             unsafe { addr.add(i).write(pattern(i)) };
         }
-        let other = std::fs::OpenOptions::new().write(true).open(&path).expect("second descriptor");
-        other.set_len((KEPT * page()) as u64).expect("truncate through the second descriptor");
-        Truncated { addr, len, registered, _dir: dir }
+        let other = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("second descriptor");
+        other
+            .set_len((KEPT * page()) as u64)
+            .expect("truncate through the second descriptor");
+        Truncated {
+            addr,
+            len,
+            registered,
+            _dir: dir,
+        }
     }
 
     /// The first byte past the new end of the file.
@@ -94,7 +118,9 @@ impl Drop for Truncated {
 
 fn guarded_or_skip(what: &str) -> bool {
     if !fault::GUARDED {
-        println!("SKIPPED: {what} (this architecture has no guarded copy; the calls are plain copies)");
+        println!(
+            "SKIPPED: {what} (this architecture has no guarded copy; the calls are plain copies)"
+        );
     }
     fault::GUARDED
 }
@@ -117,7 +143,11 @@ fn read_past_the_new_end_returns_eio_after_copying_what_it_could() {
     let mut dst = vec![0u8; n];
     // SAFETY: the source is mapped (partly unbacked), dst holds n bytes.
     let left = unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(start), n) };
-    assert_eq!(left, n - good, "copy_mc reports the bytes past the new end as not copied");
+    assert_eq!(
+        left,
+        n - good,
+        "copy_mc reports the bytes past the new end as not copied"
+    );
     for (i, &b) in dst[..good].iter().enumerate() {
         assert_eq!(b, pattern(start + i), "byte {i} before the fault");
     }
@@ -126,22 +156,42 @@ fn read_past_the_new_end_returns_eio_after_copying_what_it_could() {
     // SAFETY: as above.
     let rc = unsafe { api::memcpy_from_pmem(dst.as_mut_ptr(), t.addr.add(start), n) };
     assert_eq!((rc, errno()), (-1, libc::EIO));
-    assert_eq!(dst[good - 1], pattern(start + good - 1), "the copy went up to the fault");
+    assert_eq!(
+        dst[good - 1],
+        pattern(start + good - 1),
+        "the copy went up to the fault"
+    );
 
     // SAFETY: as above.
-    let e = unsafe { api::memcpy_from_pmem_checked(dst.as_mut_ptr(), t.addr.add(start), n) }.unwrap_err();
+    let e = unsafe { api::memcpy_from_pmem_checked(dst.as_mut_ptr(), t.addr.add(start), n) }
+        .unwrap_err();
     assert_eq!(e.errno, libc::EIO);
-    assert!(e.message.starts_with(&format!("memcpy_from_pmem: src+{good} (")), "{}", e.message);
-    assert!(e.message.contains(&format!("{good} of {n} bytes copied")), "{}", e.message);
+    assert!(
+        e.message
+            .starts_with(&format!("memcpy_from_pmem: src+{good} (")),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains(&format!("{good} of {n} bytes copied")),
+        "{}",
+        e.message
+    );
 
     // A read that starts on an unbacked page copies nothing.
     // SAFETY: as above.
-    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end() + 8), 16) }, 16);
+    assert_eq!(
+        unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end() + 8), 16) },
+        16
+    );
 
     // The process goes on, and the rest of the mapping still reads.
     let mut all = vec![0u8; t.end()];
     // SAFETY: the kept pages are backed.
-    assert_eq!(unsafe { api::memcpy_from_pmem(all.as_mut_ptr(), t.addr, t.end()) }, 0);
+    assert_eq!(
+        unsafe { api::memcpy_from_pmem(all.as_mut_ptr(), t.addr, t.end()) },
+        0
+    );
     assert!(all.iter().enumerate().all(|(i, &b)| b == pattern(i)));
     assert!(fault::handler_installed());
 }
@@ -163,8 +213,14 @@ fn the_count_is_exact_wherever_the_fault_falls() {
     let t = Truncated::new();
     let mut buf = vec![0u8; 6000 + 64];
     for misalign in [0usize, 1, 31] {
-        for n in [1usize, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 100, 255, 256, 257, 300, 511, 1000, 5000] {
-            for good in [0usize, 1, 2, 3, 5, 8, 15, 16, 30, 31, 32, 33, 100, 127, 128, 129, 200, 255, 256, 257, 290, 511, 512, 999, 4097, 5000] {
+        for n in [
+            1usize, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 100, 255, 256, 257, 300, 511, 1000,
+            5000,
+        ] {
+            for good in [
+                0usize, 1, 2, 3, 5, 8, 15, 16, 30, 31, 32, 33, 100, 127, 128, 129, 200, 255, 256,
+                257, 290, 511, 512, 999, 4097, 5000,
+            ] {
                 if good > n {
                     continue;
                 }
@@ -176,9 +232,16 @@ fn the_count_is_exact_wherever_the_fault_falls() {
                 let want = n.saturating_sub(good);
                 assert_eq!(left, want, "misalign={misalign} n={n} good={good}");
                 for (i, &b) in dst[..good].iter().enumerate() {
-                    assert_eq!(b, pattern(start + i), "misalign={misalign} n={n} good={good}: byte {i}");
+                    assert_eq!(
+                        b,
+                        pattern(start + i),
+                        "misalign={misalign} n={n} good={good}: byte {i}"
+                    );
                 }
-                assert!(dst[good..].iter().all(|&b| b == 0xEE), "misalign={misalign} n={n} good={good}: wrote past the fault");
+                assert!(
+                    dst[good..].iter().all(|&b| b == 0xEE),
+                    "misalign={misalign} n={n} good={good}: wrote past the fault"
+                );
             }
         }
     }
@@ -192,11 +255,20 @@ fn the_sse2_routine_counts_exactly_too() {
         return;
     }
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "the_count_is_exact_wherever_the_fault_falls", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "the_count_is_exact_wherever_the_fault_falls",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("PMEM_SYS_NO_AVX2", "1")
         .output()
         .expect("spawn the child");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("guarded routine: sse2"), "{text}");
     assert!(text.contains("1 passed"), "{text}");
@@ -211,11 +283,20 @@ fn the_streaming_loop_counts_exactly_too() {
         return;
     }
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "the_count_is_exact_wherever_the_fault_falls", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "the_count_is_exact_wherever_the_fault_falls",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("PMEM_SYS_TEST_STREAM_EVERYTHING", "1")
         .output()
         .expect("spawn the child");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("streaming stores from 0 bytes"), "{text}");
     assert!(text.contains("1 passed"), "{text}");
@@ -248,12 +329,24 @@ fn checked_writes(t: &Truncated) {
     // SAFETY: the destination is mapped (partly unbacked), src holds n bytes.
     let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(start), src.as_ptr(), n) }.unwrap_err();
     assert_eq!(e.errno, libc::EIO);
-    assert!(e.message.starts_with(&format!("memcpy_to_pmem_checked: dst+{good} (")), "{}", e.message);
+    assert!(
+        e.message
+            .starts_with(&format!("memcpy_to_pmem_checked: dst+{good} (")),
+        "{}",
+        e.message
+    );
     api::wmb_pmem();
     let mut back = vec![0u8; good];
     // SAFETY: the kept pages are backed.
-    assert_eq!(unsafe { api::memcpy_from_pmem(back.as_mut_ptr(), t.addr.add(start), good) }, 0);
-    assert_eq!(back, src[..good], "every byte before the faulting page was written");
+    assert_eq!(
+        unsafe { api::memcpy_from_pmem(back.as_mut_ptr(), t.addr.add(start), good) },
+        0
+    );
+    assert_eq!(
+        back,
+        src[..good],
+        "every byte before the faulting page was written"
+    );
 
     // Every length and offset around a page boundary, inside the kept
     // pages: the checked write is the engine's copy.
@@ -264,10 +357,14 @@ fn checked_writes(t: &Truncated) {
             }
             let src: Vec<u8> = (0..len).map(|i| pattern(i + off + len)).collect();
             // SAFETY: inside the kept pages.
-            unsafe { api::memcpy_to_pmem_checked(t.addr.add(off), src.as_ptr(), len) }.expect("backed pages");
+            unsafe { api::memcpy_to_pmem_checked(t.addr.add(off), src.as_ptr(), len) }
+                .expect("backed pages");
             let mut back = vec![0u8; len];
             // SAFETY: as above.
-            assert_eq!(unsafe { api::copy_mc(back.as_mut_ptr(), t.addr.add(off), len) }, 0);
+            assert_eq!(
+                unsafe { api::copy_mc(back.as_mut_ptr(), t.addr.add(off), len) },
+                0
+            );
             assert_eq!(back, src, "off={off} len={len}");
         }
     }
@@ -275,10 +372,21 @@ fn checked_writes(t: &Truncated) {
     // SAFETY: as above.
     let e = unsafe { api::memset_pmem_checked(t.addr.add(start), 0xA5, n) }.unwrap_err();
     assert_eq!(e.errno, libc::EIO);
-    assert!(e.message.starts_with(&format!("memset_pmem_checked: dst+{good} (")), "{}", e.message);
+    assert!(
+        e.message
+            .starts_with(&format!("memset_pmem_checked: dst+{good} (")),
+        "{}",
+        e.message
+    );
     // SAFETY: the kept pages are backed.
-    assert_eq!(unsafe { api::memcpy_from_pmem(back.as_mut_ptr(), t.addr.add(start), good) }, 0);
-    assert!(back.iter().all(|&b| b == 0xA5), "every byte before the faulting page was filled");
+    assert_eq!(
+        unsafe { api::memcpy_from_pmem(back.as_mut_ptr(), t.addr.add(start), good) },
+        0
+    );
+    assert!(
+        back.iter().all(|&b| b == 0xA5),
+        "every byte before the faulting page was filled"
+    );
     // SAFETY: as above.
     unsafe { api::memset_pmem_checked(t.addr, 0x5A, t.end()) }.expect("backed pages");
     // SAFETY: as above.
@@ -287,20 +395,40 @@ fn checked_writes(t: &Truncated) {
     // A first chunk shorter than the 4-byte probe: 2 bytes before the end.
     let tail: Vec<u8> = (0..10u8).collect();
     // SAFETY: as above.
-    let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(t.end() - 2), tail.as_ptr(), 10) }.unwrap_err();
-    assert!(e.message.starts_with("memcpy_to_pmem_checked: dst+2 ("), "{}", e.message);
+    let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(t.end() - 2), tail.as_ptr(), 10) }
+        .unwrap_err();
+    assert!(
+        e.message.starts_with("memcpy_to_pmem_checked: dst+2 ("),
+        "{}",
+        e.message
+    );
     // SAFETY: the kept pages are backed.
-    assert_eq!(unsafe { core::slice::from_raw_parts(t.addr.add(t.end() - 2), 2) }, &tail[..2]);
+    assert_eq!(
+        unsafe { core::slice::from_raw_parts(t.addr.add(t.end() - 2), 2) },
+        &tail[..2]
+    );
     // SAFETY: as above.
     let e = unsafe { api::memset_pmem_checked(t.addr.add(t.end() - 3), 0x11, 10) }.unwrap_err();
-    assert!(e.message.starts_with("memset_pmem_checked: dst+3 ("), "{}", e.message);
+    assert!(
+        e.message.starts_with("memset_pmem_checked: dst+3 ("),
+        "{}",
+        e.message
+    );
     // SAFETY: as above.
-    assert_eq!(unsafe { core::slice::from_raw_parts(t.addr.add(t.end() - 3), 3) }, &[0x11; 3]);
+    assert_eq!(
+        unsafe { core::slice::from_raw_parts(t.addr.add(t.end() - 3), 3) },
+        &[0x11; 3]
+    );
 
     // A checked write that starts on an unbacked page writes nothing.
     // SAFETY: as above.
-    let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(t.end() + 8), src.as_ptr(), 16) }.unwrap_err();
-    assert!(e.message.starts_with("memcpy_to_pmem_checked: dst+0 ("), "{}", e.message);
+    let e = unsafe { api::memcpy_to_pmem_checked(t.addr.add(t.end() + 8), src.as_ptr(), 16) }
+        .unwrap_err();
+    assert!(
+        e.message.starts_with("memcpy_to_pmem_checked: dst+0 ("),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -321,12 +449,15 @@ fn concurrent_faulting_reads() {
                     let start = end - p + (th * 131 + k * 17) % p;
                     let good = end - start;
                     // SAFETY: the mapping outlives the scope; dst holds 2p.
-                    let left = unsafe { api::copy_mc(dst.as_mut_ptr(), (addr + start) as *const u8, 2 * p) };
+                    let left = unsafe {
+                        api::copy_mc(dst.as_mut_ptr(), (addr + start) as *const u8, 2 * p)
+                    };
                     assert_eq!(left, 2 * p - good, "thread {th} iteration {k}");
                     assert_eq!(dst[good - 1], pattern(start + good - 1));
                     faults.fetch_add(1, Ordering::Relaxed);
                     // SAFETY: the kept pages are backed.
-                    let rc = unsafe { api::memcpy_from_pmem(dst.as_mut_ptr(), addr as *const u8, p) };
+                    let rc =
+                        unsafe { api::memcpy_from_pmem(dst.as_mut_ptr(), addr as *const u8, p) };
                     assert_eq!(rc, 0);
                     assert_eq!(dst[p - 1], pattern(p - 1));
                 }
@@ -341,7 +472,10 @@ fn zero_length_accepts_null() {
     // SAFETY: n == 0 touches nothing.
     unsafe {
         assert_eq!(api::copy_mc(core::ptr::null_mut(), core::ptr::null(), 0), 0);
-        assert_eq!(api::memcpy_from_pmem(core::ptr::null_mut(), core::ptr::null(), 0), 0);
+        assert_eq!(
+            api::memcpy_from_pmem(core::ptr::null_mut(), core::ptr::null(), 0),
+            0
+        );
         api::memcpy_to_pmem_checked(core::ptr::null_mut(), core::ptr::null(), 0).unwrap();
     }
 }
@@ -353,11 +487,21 @@ const CHILD_ENV: &str = "PMEM_SYS_FAULT_CHILD";
 /// Runs `case` in a fresh copy of this test binary.
 fn child(case: &str) -> (std::process::ExitStatus, String) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry_point", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_entry_point",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, case)
         .output()
         .expect("spawn the child");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status, text)
 }
 
@@ -366,7 +510,10 @@ fn child(case: &str) -> (std::process::ExitStatus, String) {
 fn child_entry_point() {
     let case = std::env::var(CHILD_ENV).expect("run by the handler-chain tests only");
     // No core files from the cases that die on purpose.
-    let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: setrlimit with a valid struct.
     unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
     match case.as_str() {
@@ -420,21 +567,35 @@ fn set_disposition(handler: usize, flags: i32) {
 /// the first guarded call: the library's faults stay the library's, every
 /// other SIGBUS reaches the process's handler.
 fn own_handler_case() {
-    set_disposition(own_handler as extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) as usize, libc::SA_SIGINFO);
+    set_disposition(
+        own_handler as extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) as usize,
+        libc::SA_SIGINFO,
+    );
     let t = Truncated::new();
     assert!(!fault::handler_installed());
     let mut dst = vec![0u8; 64];
     // SAFETY: an unbacked source page; dst holds 64 bytes.
-    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end()), 64) }, 64);
+    assert_eq!(
+        unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end()), 64) },
+        64
+    );
     assert!(fault::handler_installed());
-    assert_eq!(SEEN.load(Ordering::SeqCst), 0, "a fault inside the library reached the process's handler");
+    assert_eq!(
+        SEEN.load(Ordering::SeqCst),
+        0,
+        "a fault inside the library reached the process's handler"
+    );
 
     // A fault outside the library: an ordinary load.
     let target = t.addr as usize + t.end() + 3 * 8;
     // SAFETY: the load faults; our handler maps a zero page there.
     let v = unsafe { core::ptr::read_volatile(target as *const u64) };
     assert_eq!(v, 0, "the handler's fresh page was read");
-    assert_eq!(SEEN.load(Ordering::SeqCst), 1, "the process's handler did not see the foreign fault");
+    assert_eq!(
+        SEEN.load(Ordering::SeqCst),
+        1,
+        "the process's handler did not see the foreign fault"
+    );
     assert_eq!(SEEN_ADDR.load(Ordering::SeqCst), target);
     assert_eq!(SEEN_CODE.load(Ordering::SeqCst), libc::BUS_ADRERR as usize);
 
@@ -446,7 +607,10 @@ fn own_handler_case() {
 
     // And the library still recovers afterwards.
     // SAFETY: the last page is still unbacked.
-    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.len - 64), 64) }, 64);
+    assert_eq!(
+        unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.len - 64), 64) },
+        64
+    );
     assert_eq!(SEEN.load(Ordering::SeqCst), 2);
 }
 
@@ -457,7 +621,10 @@ fn default_action_case() {
     let t = Truncated::new();
     let mut dst = vec![0u8; 64];
     // SAFETY: as in own_handler_case.
-    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end()), 64) }, 64);
+    assert_eq!(
+        unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end()), 64) },
+        64
+    );
     println!("child default-action: library fault recovered");
     // SAFETY: deliberately faults; the default action ends the process.
     let v = unsafe { core::ptr::read_volatile(t.addr.add(t.end()) as *const u64) };
@@ -483,7 +650,10 @@ fn ignored_case() {
     let t = Truncated::new();
     let mut dst = vec![0u8; 64];
     // SAFETY: as in own_handler_case.
-    assert_eq!(unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end()), 64) }, 64);
+    assert_eq!(
+        unsafe { api::copy_mc(dst.as_mut_ptr(), t.addr.add(t.end()), 64) },
+        64
+    );
     // SAFETY: raise has no preconditions.
     unsafe { libc::raise(libc::SIGBUS) };
     println!("child ignored: raised SIGBUS was ignored");

@@ -6,7 +6,10 @@ use std::process::Command;
 
 fn cpu_flags() -> Vec<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").expect("/proc/cpuinfo");
-    let line = info.lines().find(|l| l.starts_with("flags")).expect("flags line");
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .expect("flags line");
     line.split_whitespace().map(str::to_owned).collect()
 }
 
@@ -59,17 +62,31 @@ fn each_knob_in_its_own_process() {
     for case in cases {
         let want = expected(&case);
         let mut cmd = Command::new(&exe);
-        cmd.args(["--ignored", "--exact", "child_process_checks", "--nocapture", "--test-threads=1"]);
+        cmd.args([
+            "--ignored",
+            "--exact",
+            "child_process_checks",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
         for (k, _) in std::env::vars() {
             if k.starts_with("PMEM_SYS_") {
                 cmd.env_remove(k);
             }
         }
-        cmd.envs(case.iter().copied()).env("PMEM_SYS_TEST_EXPECT", &want);
+        cmd.envs(case.iter().copied())
+            .env("PMEM_SYS_TEST_EXPECT", &want);
         let out = cmd.output().expect("run the child");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{case:?}: child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains(&format!("child ok: {want}")), "{case:?}: {stdout}");
+        assert!(
+            out.status.success(),
+            "{case:?}: child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("child ok: {want}")),
+            "{case:?}: {stdout}"
+        );
         println!("{case:?} -> {want}");
     }
 }
@@ -78,21 +95,32 @@ fn each_knob_in_its_own_process() {
 #[test]
 #[ignore = "run by each_knob_in_its_own_process in a child process"]
 fn child_process_checks() {
-    let want = std::env::var("PMEM_SYS_TEST_EXPECT").expect("PMEM_SYS_TEST_EXPECT is set by the parent");
+    let want =
+        std::env::var("PMEM_SYS_TEST_EXPECT").expect("PMEM_SYS_TEST_EXPECT is set by the parent");
     assert_eq!(pmem_sys::implementation(), want);
 
     // Threshold in force.
-    match std::env::var("PMEM_SYS_MOVNT_THRESHOLD").ok().and_then(|v| v.parse::<usize>().ok()) {
+    match std::env::var("PMEM_SYS_MOVNT_THRESHOLD")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         Some(t) => assert_eq!(pmem_sys::engine::movnt_threshold(), t),
         None => assert!(pmem_sys::engine::movnt_threshold() > 0),
     }
     // Malformed values are reported by name.
-    for k in ["PMEM_SYS_NO_AVX2", "PMEM_SYS_MOVNT_THRESHOLD", "PMEM_SYS_FORCE_GRANULARITY"] {
+    for k in [
+        "PMEM_SYS_NO_AVX2",
+        "PMEM_SYS_MOVNT_THRESHOLD",
+        "PMEM_SYS_FORCE_GRANULARITY",
+    ] {
         if let Ok(v) = std::env::var(k) {
             let mut probe = pmem_sys::engine::Knobs::default();
             if probe.set(k, Some(&v)).is_err() {
                 let report = pmem_sys::engine::knobs::report();
-                assert!(report.contains(&format!("{k}=")) && report.contains("ignored"), "{report}");
+                assert!(
+                    report.contains(&format!("{k}=")) && report.contains("ignored"),
+                    "{report}"
+                );
             }
         }
     }
@@ -106,13 +134,28 @@ fn child_process_checks() {
             // SAFETY: off + len <= dst.len() and len <= src.len().
             unsafe { pmem_sys::memcpy_to_pmem(dst.as_mut_ptr().add(off), src.as_ptr(), len) };
             pmem_sys::wmb_pmem();
-            assert_eq!(&dst[off..off + len], &src[..len], "copy len {len} off {off}");
-            assert!(dst[..off].iter().chain(&dst[off + len..]).all(|&b| b == 0xEE));
+            assert_eq!(
+                &dst[off..off + len],
+                &src[..len],
+                "copy len {len} off {off}"
+            );
+            assert!(
+                dst[..off]
+                    .iter()
+                    .chain(&dst[off + len..])
+                    .all(|&b| b == 0xEE)
+            );
             // SAFETY: as above.
             unsafe { pmem_sys::memset_pmem(dst.as_mut_ptr().add(off), 0x11, len) };
             assert!(dst[off..off + len].iter().all(|&b| b == 0x11));
             // SAFETY: overlapping move inside dst.
-            unsafe { pmem_sys::memmove_to_pmem(dst.as_mut_ptr().add(off + 3), dst.as_ptr().add(off), len.min(1000)) };
+            unsafe {
+                pmem_sys::memmove_to_pmem(
+                    dst.as_mut_ptr().add(off + 3),
+                    dst.as_ptr().add(off),
+                    len.min(1000),
+                )
+            };
         }
     }
 
@@ -120,7 +163,14 @@ fn child_process_checks() {
     // original table back.
     pmem_sys::engine::knobs::set_option("PMEM_SYS_NO_MOVNT", Some("1")).unwrap();
     assert!(pmem_sys::implementation().contains("/temporal+"));
-    pmem_sys::engine::knobs::set_option("PMEM_SYS_NO_MOVNT", std::env::var("PMEM_SYS_NO_MOVNT").ok().as_deref().filter(|v| *v == "1" || *v == "0")).unwrap();
+    pmem_sys::engine::knobs::set_option(
+        "PMEM_SYS_NO_MOVNT",
+        std::env::var("PMEM_SYS_NO_MOVNT")
+            .ok()
+            .as_deref()
+            .filter(|v| *v == "1" || *v == "0"),
+    )
+    .unwrap();
     assert_eq!(pmem_sys::implementation(), want);
     println!("child ok: {want}");
 }

@@ -14,8 +14,8 @@
 #![cfg(feature = "record")]
 
 use pmem_sys::engine::dispatch::{self, CopyTier, FlushKind};
-use pmem_sys::engine::trace::{self, Checker, Rule, LINE};
-use pmem_sys::engine::{detect, knobs, Ops};
+use pmem_sys::engine::trace::{self, Checker, LINE, Rule};
+use pmem_sys::engine::{Ops, detect, knobs};
 use std::sync::Mutex;
 
 /// The threshold is global: tests that set it, and every test that copies
@@ -39,7 +39,12 @@ fn runnable_tables() -> Vec<(&'static Ops, bool)> {
                 v.push((t, c != CopyTier::Temporal));
                 lines.push(format!("checking {}", t.name));
             }
-            None => lines.push(format!("SKIPPED: {} (this CPU lacks {}; it has: {})", t.name, missing(c, fl, f), f.names())),
+            None => lines.push(format!(
+                "SKIPPED: {} (this CPU lacks {}; it has: {})",
+                t.name,
+                missing(c, fl, f),
+                f.names()
+            )),
         }
     }
     REPORTED.call_once(|| println!("{}", lines.join("\n")));
@@ -58,7 +63,11 @@ fn missing(c: CopyTier, fl: FlushKind, f: &detect::Features) -> String {
         (fl == FlushKind::Clflush && !f.clflush, "clflush"),
         (fl == FlushKind::DcCvap && !f.dc_cvap, "dc-cvap"),
     ];
-    need.iter().filter(|(lacks, _)| *lacks).map(|(_, n)| *n).collect::<Vec<_>>().join(" and ")
+    need.iter()
+        .filter(|(lacks, _)| *lacks)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 /// Zero-filled memory aligned to a page, so offsets are offsets from a
@@ -72,7 +81,9 @@ struct Page([u8; 4096]);
 
 impl Arena {
     fn new(bytes: usize) -> Self {
-        Arena { words: vec![Page([0; 4096]); bytes.div_ceil(4096)] }
+        Arena {
+            words: vec![Page([0; 4096]); bytes.div_ceil(4096)],
+        }
     }
     fn len(&self) -> usize {
         self.words.len() * 4096
@@ -143,13 +154,20 @@ const ALL_OPS: [Op; 13] = [
 impl Op {
     fn rule(self) -> Rule {
         match self {
-            Op::CopyNoFlush | Op::SetNoFlush | Op::MoveNoFlushDown | Op::MoveNoFlushUp | Op::MoveNoFlushSelf => Rule::NoFlush,
+            Op::CopyNoFlush
+            | Op::SetNoFlush
+            | Op::MoveNoFlushDown
+            | Op::MoveNoFlushUp
+            | Op::MoveNoFlushSelf => Rule::NoFlush,
             _ => Rule::WriteBack,
         }
     }
     /// Whether the operation writes data the engine may stream.
     fn may_stream(self) -> bool {
-        !matches!(self, Op::MoveSelf | Op::MoveNoFlushSelf | Op::Flush | Op::Invalidate | Op::Fence)
+        !matches!(
+            self,
+            Op::MoveSelf | Op::MoveNoFlushSelf | Op::Flush | Op::Invalidate | Op::Fence
+        )
     }
 }
 
@@ -181,13 +199,23 @@ fn layout(max_len: usize) -> (usize, usize) {
 impl Runner {
     fn new(max_len: usize) -> Self {
         let (_, size) = layout(max_len);
-        Runner { arena: Arena::new(size), expect: Vec::new(), checker: Checker::new(), cases: 0 }
+        Runner {
+            arena: Arena::new(size),
+            expect: Vec::new(),
+            checker: Checker::new(),
+            cases: 0,
+        }
     }
 
     /// Runs `op` of table `t` at `base + off` for `n` bytes, judges the
     /// record and the bytes, and panics with the full report on failure.
     fn run(&mut self, t: &Ops, nt_tier: bool, op: Op, c: Case) {
-        let Case { off, n, delta, seed } = c;
+        let Case {
+            off,
+            n,
+            delta,
+            seed,
+        } = c;
         self.cases += 1;
         let (base, size) = layout(n.max(MAX_LEN));
         assert!(size <= self.arena.len());
@@ -204,10 +232,18 @@ impl Runner {
             Op::MoveUp | Op::MoveNoFlushUp => d_off - delta,
             _ => d_off,
         };
-        let src_len = if matches!(op, Op::Copy | Op::CopyNoFlush) { n } else { 0 };
+        let src_len = if matches!(op, Op::Copy | Op::CopyNoFlush) {
+            n
+        } else {
+            0
+        };
         // The source of a copy lies past the destination window.
         let copy_src = hi.min(self.arena.len() - src_len);
-        let copy_src = if copy_src < d_off + n { d_off + n } else { copy_src };
+        let copy_src = if copy_src < d_off + n {
+            d_off + n
+        } else {
+            copy_src
+        };
         self.expect.clear();
         self.expect.extend_from_slice(&self.arena.bytes()[lo..hi]);
         let exp = &mut self.expect;
@@ -219,7 +255,9 @@ impl Runner {
                 exp[dl..dl + n].copy_from_slice(&src);
             }
             Op::Set | Op::SetNoFlush => exp[dl..dl + n].fill(fill),
-            Op::MoveDown | Op::MoveUp | Op::MoveNoFlushDown | Op::MoveNoFlushUp => exp.copy_within(sl..sl + n, dl),
+            Op::MoveDown | Op::MoveUp | Op::MoveNoFlushDown | Op::MoveNoFlushUp => {
+                exp.copy_within(sl..sl + n, dl)
+            }
             _ => {}
         }
         // SAFETY: every pointer below stays inside the arena: the window
@@ -257,16 +295,35 @@ impl Runner {
             (t.fence)();
             trace::take()
         };
-        let what = || format!("{} {op:?} offset {off} length {n} delta {delta} threshold {}", t.name, pmem_sys::engine::movnt_threshold());
+        let what = || {
+            format!(
+                "{} {op:?} offset {off} length {n} delta {delta} threshold {}",
+                t.name,
+                pmem_sys::engine::movnt_threshold()
+            )
+        };
         let len = if op == Op::Fence { 0 } else { n };
-        let sum = match self.checker.check(&events, p as usize + d_off, len, op.rule()) {
+        let sum = match self
+            .checker
+            .check(&events, p as usize + d_off, len, op.rule())
+        {
             Ok(sum) => sum,
             Err(v) => panic!("{}:\n{}\nrecord: {events:?}", what(), trace::render(&v)),
         };
         if self.arena.bytes()[lo..hi] != self.expect[..] {
             let got = &self.arena.bytes()[lo..hi];
-            let first = got.iter().zip(&self.expect).position(|(a, b)| a != b).unwrap();
-            panic!("{}: byte dst{:+} is {:#04x}, expected {:#04x}", what(), lo as isize + first as isize - d_off as isize, got[first], self.expect[first]);
+            let first = got
+                .iter()
+                .zip(&self.expect)
+                .position(|(a, b)| a != b)
+                .unwrap();
+            panic!(
+                "{}: byte dst{:+} is {:#04x}, expected {:#04x}",
+                what(),
+                lo as isize + first as isize - d_off as isize,
+                got[first],
+                self.expect[first]
+            );
         }
         // The shape of the tier: when the copy is at or above the
         // threshold, exactly the whole lines of the body are streamed, and
@@ -274,7 +331,11 @@ impl Runner {
         // whole aligned 8-byte words; else nothing.
         let thr = pmem_sys::engine::movnt_threshold();
         // The no-flush variants stream only from NOFLUSH_NT_MIN up.
-        let thr = if op.rule() == Rule::NoFlush { thr.max(pmem_sys::engine::NOFLUSH_NT_MIN) } else { thr };
+        let thr = if op.rule() == Rule::NoFlush {
+            thr.max(pmem_sys::engine::NOFLUSH_NT_MIN)
+        } else {
+            thr
+        };
         let streamed = if nt_tier && op.may_stream() && n >= thr {
             let d = p as usize + d_off;
             let head = (d.wrapping_neg() & (LINE - 1)).min(n);
@@ -309,13 +370,32 @@ impl Runner {
                 for &op in ops {
                     let delta = match op {
                         // An overlapping move: 1 <= delta < n.
-                        Op::MoveDown | Op::MoveUp | Op::MoveNoFlushDown | Op::MoveNoFlushUp if n > 1 => 1 + rng.below(n - 1),
+                        Op::MoveDown | Op::MoveUp | Op::MoveNoFlushDown | Op::MoveNoFlushUp
+                            if n > 1 =>
+                        {
+                            1 + rng.below(n - 1)
+                        }
                         _ => 0,
                     };
-                    if delta == 0 && matches!(op, Op::MoveDown | Op::MoveUp | Op::MoveNoFlushDown | Op::MoveNoFlushUp) {
+                    if delta == 0
+                        && matches!(
+                            op,
+                            Op::MoveDown | Op::MoveUp | Op::MoveNoFlushDown | Op::MoveNoFlushUp
+                        )
+                    {
                         continue;
                     }
-                    self.run(t, nt_tier, op, Case { off, n, delta, seed: (off + n) as u8 });
+                    self.run(
+                        t,
+                        nt_tier,
+                        op,
+                        Case {
+                            off,
+                            n,
+                            delta,
+                            seed: (off + n) as u8,
+                        },
+                    );
                 }
             }
         }
@@ -323,13 +403,16 @@ impl Runner {
 }
 
 fn set_threshold(v: Option<&str>) {
-    knobs::set_option("PMEM_SYS_MOVNT_THRESHOLD", v).expect("the threshold knob accepts a byte count");
+    knobs::set_option("PMEM_SYS_MOVNT_THRESHOLD", v)
+        .expect("the threshold knob accepts a byte count");
 }
 
 /// Runs `work` for every runnable table, split over the CPUs.
 fn for_each_table(work: impl Fn(&mut Runner, &Ops, bool) + Sync, max_len: usize) -> u64 {
     let tables = runnable_tables();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(tables.len());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(tables.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let total = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -354,7 +437,10 @@ fn every_tier_every_offset_every_length() {
     let _g = THRESHOLD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     set_threshold(None);
     let cases = for_each_table(|r, t, nt| r.matrix(t, nt, &ALL_OPS, MAX_OFF), MAX_LEN);
-    println!("{cases} records checked at threshold {}", pmem_sys::engine::movnt_threshold());
+    println!(
+        "{cases} records checked at threshold {}",
+        pmem_sys::engine::movnt_threshold()
+    );
 }
 
 /// The data operations under other thresholds: 0 (every whole line
@@ -369,7 +455,10 @@ fn every_tier_under_other_thresholds() {
     let mut cases = 0;
     for thr in ["0", "256", "1000", "4096"] {
         set_threshold(Some(thr));
-        assert_eq!(pmem_sys::engine::movnt_threshold(), thr.parse::<usize>().unwrap());
+        assert_eq!(
+            pmem_sys::engine::movnt_threshold(),
+            thr.parse::<usize>().unwrap()
+        );
         cases += for_each_table(|r, t, nt| r.matrix(t, nt, &ops, LINE - 1), MAX_LEN);
     }
     set_threshold(None);
@@ -396,7 +485,17 @@ fn random_large_cases() {
                     let off = rng.below(4096);
                     let op = ALL_OPS[rng.below(ALL_OPS.len())];
                     let delta = 1 + rng.below(n - 1);
-                    r.run(t, nt, op, Case { off, n, delta, seed: i as u8 });
+                    r.run(
+                        t,
+                        nt,
+                        op,
+                        Case {
+                            off,
+                            n,
+                            delta,
+                            seed: i as u8,
+                        },
+                    );
                 }
             },
             MAX,

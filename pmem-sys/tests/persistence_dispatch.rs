@@ -10,22 +10,34 @@
 
 use pmem_sys::engine::dispatch::{self, CopyTier, FlushKind};
 use pmem_sys::engine::trace::{self, Checker, Rule};
-use pmem_sys::engine::{detect, knobs, Features, Knobs};
+use pmem_sys::engine::{Features, Knobs, detect, knobs};
 use std::collections::BTreeMap;
 
-const SWITCHES: [&str; 5] = ["PMEM_SYS_NO_AVX512F", "PMEM_SYS_NO_AVX2", "PMEM_SYS_NO_MOVNT", "PMEM_SYS_NO_CLWB", "PMEM_SYS_NO_CLFLUSHOPT"];
+const SWITCHES: [&str; 5] = [
+    "PMEM_SYS_NO_AVX512F",
+    "PMEM_SYS_NO_AVX2",
+    "PMEM_SYS_NO_MOVNT",
+    "PMEM_SYS_NO_CLWB",
+    "PMEM_SYS_NO_CLFLUSHOPT",
+];
 
 /// The knob set with bit i of `bits` turning `SWITCHES[i]` on.
 fn knobs_of(bits: u32) -> Knobs {
     let mut k = Knobs::default();
     for (i, name) in SWITCHES.iter().enumerate() {
-        k.set(name, Some(if bits & (1 << i) != 0 { "1" } else { "0" })).unwrap();
+        k.set(name, Some(if bits & (1 << i) != 0 { "1" } else { "0" }))
+            .unwrap();
     }
     k
 }
 
 fn switches_of(bits: u32) -> String {
-    let on: Vec<&str> = SWITCHES.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, n)| *n).collect();
+    let on: Vec<&str> = SWITCHES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect();
     if on.is_empty() {
         "no knobs".to_owned()
     } else {
@@ -57,17 +69,27 @@ fn every_x86_64_table_is_reached_by_some_features_and_knobs() {
     for f in every_x86_cpu() {
         for bits in 0..1 << SWITCHES.len() {
             let (c, fl) = dispatch::select(&f, &knobs_of(bits));
-            let t = dispatch::table(c, fl).unwrap_or_else(|| panic!("select returned {c:?}+{fl:?}, which has no table"));
+            let t = dispatch::table(c, fl)
+                .unwrap_or_else(|| panic!("select returned {c:?}+{fl:?}, which has no table"));
             // A selected table must also be runnable on the CPU it was selected for.
-            assert!(dispatch::runnable(c, fl, &f).is_some(), "{} selected for a CPU that cannot run it: {f:?} {}", t.name, switches_of(bits));
-            witness.entry(t.name.to_owned()).or_insert_with(|| format!("CPU with [{}], {}", f.names(), switches_of(bits)));
+            assert!(
+                dispatch::runnable(c, fl, &f).is_some(),
+                "{} selected for a CPU that cannot run it: {f:?} {}",
+                t.name,
+                switches_of(bits)
+            );
+            witness
+                .entry(t.name.to_owned())
+                .or_insert_with(|| format!("CPU with [{}], {}", f.names(), switches_of(bits)));
         }
     }
     let pairs = dispatch::all_pairs();
     assert_eq!(pairs.len(), 12, "x86_64 has 4 copy tiers x 3 flushes");
     for (c, fl) in pairs {
         let name = dispatch::table(c, fl).unwrap().name;
-        let w = witness.get(name).unwrap_or_else(|| panic!("table {name} is never selected"));
+        let w = witness
+            .get(name)
+            .unwrap_or_else(|| panic!("table {name} is never selected"));
         println!("{name:28} reached by {w}");
     }
 }
@@ -94,18 +116,30 @@ fn every_runnable_table_selected_through_the_knobs_passes_the_checker() {
     for (c, fl) in dispatch::all_pairs() {
         let t = dispatch::table(c, fl).unwrap();
         if dispatch::runnable(c, fl, f).is_none() {
-            println!("SKIPPED: {} through the API (this CPU cannot run it: it has {})", t.name, f.names());
+            println!(
+                "SKIPPED: {} through the API (this CPU cannot run it: it has {})",
+                t.name,
+                f.names()
+            );
             continue;
         }
         let Some(bits) = knobs_selecting(c, fl, f) else {
-            println!("SKIPPED: {} through the API (runnable, but no knob set selects it on this CPU; persistence.rs checks it directly)", t.name);
+            println!(
+                "SKIPPED: {} through the API (runnable, but no knob set selects it on this CPU; persistence.rs checks it directly)",
+                t.name
+            );
             continue;
         };
         for (i, name) in SWITCHES.iter().enumerate() {
             knobs::set_option(name, Some(if bits & (1 << i) != 0 { "1" } else { "0" })).unwrap();
         }
         knobs::set_option("PMEM_SYS_MOVNT_THRESHOLD", None).unwrap();
-        assert_eq!(pmem_sys::implementation(), t.name, "{} should select it", switches_of(bits));
+        assert_eq!(
+            pmem_sys::implementation(),
+            t.name,
+            "{} should select it",
+            switches_of(bits)
+        );
 
         let base = buf.0.as_mut_ptr();
         let mut cases = 0;
@@ -117,14 +151,42 @@ fn every_runnable_table_selected_through_the_knobs_passes_the_checker() {
                 unsafe {
                     let d = base.add(off + 2048);
                     let ops: [ApiCall; 8] = [
-                        ("memcpy_to_pmem", Box::new(|| pmem_sys::memcpy_to_pmem(d, src.as_ptr(), n)), false),
-                        ("memmove_to_pmem (src above)", Box::new(|| pmem_sys::memmove_to_pmem(d, d.add(n / 2 + 1), n)), false),
-                        ("memmove_to_pmem (src below)", Box::new(|| pmem_sys::memmove_to_pmem(d, d.sub(n / 3 + 1), n)), false),
-                        ("memset_pmem", Box::new(|| pmem_sys::memset_pmem(d, 0xee, n)), false),
+                        (
+                            "memcpy_to_pmem",
+                            Box::new(|| pmem_sys::memcpy_to_pmem(d, src.as_ptr(), n)),
+                            false,
+                        ),
+                        (
+                            "memmove_to_pmem (src above)",
+                            Box::new(|| pmem_sys::memmove_to_pmem(d, d.add(n / 2 + 1), n)),
+                            false,
+                        ),
+                        (
+                            "memmove_to_pmem (src below)",
+                            Box::new(|| pmem_sys::memmove_to_pmem(d, d.sub(n / 3 + 1), n)),
+                            false,
+                        ),
+                        (
+                            "memset_pmem",
+                            Box::new(|| pmem_sys::memset_pmem(d, 0xee, n)),
+                            false,
+                        ),
                         ("clear_pmem", Box::new(|| pmem_sys::clear_pmem(d, n)), false),
-                        ("arch_wb_cache_pmem", Box::new(|| pmem_sys::arch_wb_cache_pmem(d, n)), true),
-                        ("arch_invalidate_pmem", Box::new(|| pmem_sys::arch_invalidate_pmem(d, n)), true),
-                        ("persist", Box::new(|| pmem_sys::persist(d, n).unwrap()), true),
+                        (
+                            "arch_wb_cache_pmem",
+                            Box::new(|| pmem_sys::arch_wb_cache_pmem(d, n)),
+                            true,
+                        ),
+                        (
+                            "arch_invalidate_pmem",
+                            Box::new(|| pmem_sys::arch_invalidate_pmem(d, n)),
+                            true,
+                        ),
+                        (
+                            "persist",
+                            Box::new(|| pmem_sys::persist(d, n).unwrap()),
+                            true,
+                        ),
                     ];
                     for (what, op, plain_stores_first) in &ops {
                         trace::start();
@@ -137,14 +199,22 @@ fn every_runnable_table_selected_through_the_knobs_passes_the_checker() {
                         pmem_sys::wmb_pmem();
                         let ev = trace::take();
                         if let Err(v) = checker.check(&ev, d as usize, n, Rule::WriteBack) {
-                            panic!("{} via {what}, offset {off} length {n}:\n{}\nrecord: {ev:?}", t.name, trace::render(&v));
+                            panic!(
+                                "{} via {what}, offset {off} length {n}:\n{}\nrecord: {ev:?}",
+                                t.name,
+                                trace::render(&v)
+                            );
                         }
                         cases += 1;
                     }
                 }
             }
         }
-        println!("{}: {cases} API records checked (selected by {})", t.name, switches_of(bits));
+        println!(
+            "{}: {cases} API records checked (selected by {})",
+            t.name,
+            switches_of(bits)
+        );
         ran.push(t.name);
     }
     for name in SWITCHES {

@@ -19,7 +19,11 @@ use pmem_sys::engine::dispatch::{self, CopyTier, FlushKind};
 /// natively; under Miri, which is about a thousand times slower, the
 /// lengths at the edges only.
 fn lengths() -> Vec<usize> {
-    let mut v: Vec<usize> = if cfg!(miri) { (0..=17).chain(31..=33).collect() } else { (0..=40).collect() };
+    let mut v: Vec<usize> = if cfg!(miri) {
+        (0..=17).chain(31..=33).collect()
+    } else {
+        (0..=40).collect()
+    };
     for around in [64usize, 128, 256] {
         v.extend(around - 2..=around + 2);
     }
@@ -40,7 +44,8 @@ fn offsets() -> Vec<usize> {
 #[test]
 fn noflush_leaves_are_exact_at_every_alignment() {
     for copy in [CopyTier::Sse2, CopyTier::Temporal] {
-        let t = dispatch::table(copy, FlushKind::Clflush).expect("x86_64 has SSE2 and temporal tables");
+        let t =
+            dispatch::table(copy, FlushKind::Clflush).expect("x86_64 has SSE2 and temporal tables");
         for n in lengths() {
             // Under Miri the non-temporal path (lengths >= the initial 256-byte
             // threshold) of the SSE2 table is left out: `_mm_stream_si128` is
@@ -55,11 +60,19 @@ fn noflush_leaves_are_exact_at_every_alignment() {
                 // SAFETY: dst has off + n bytes, src n; separate allocations.
                 unsafe { (t.copy_noflush)(dst.as_mut_ptr().add(off), src.as_ptr(), n) };
                 assert_eq!(&dst[off..], &src[..], "{} copy off {off} n {n}", t.name);
-                assert!(dst[..off].iter().all(|&b| b == 0xcc), "{} copy wrote before dst", t.name);
+                assert!(
+                    dst[..off].iter().all(|&b| b == 0xcc),
+                    "{} copy wrote before dst",
+                    t.name
+                );
 
                 // SAFETY: as above, one buffer.
                 unsafe { (t.set_noflush)(dst.as_mut_ptr().add(off), 0x5a, n) };
-                assert!(dst[off..].iter().all(|&b| b == 0x5a), "{} set off {off} n {n}", t.name);
+                assert!(
+                    dst[off..].iter().all(|&b| b == 0x5a),
+                    "{} set off {off} n {n}",
+                    t.name
+                );
 
                 // An overlapping move in each direction inside one buffer of
                 // exactly the bytes the two ranges span.
@@ -67,7 +80,11 @@ fn noflush_leaves_are_exact_at_every_alignment() {
                 for down in [true, false] {
                     let mut buf: Vec<u8> = (0..off + n + delta).map(|i| i as u8).collect();
                     let mut want = buf.clone();
-                    let (d, s) = if down { (off, off + delta) } else { (off + delta, off) };
+                    let (d, s) = if down {
+                        (off, off + delta)
+                    } else {
+                        (off + delta, off)
+                    };
                     want.copy_within(s..s + n, d);
                     // SAFETY: both ranges lie inside buf; the move is overlap-safe.
                     unsafe { (t.move_noflush)(buf.as_mut_ptr().add(d), buf.as_ptr().add(s), n) };

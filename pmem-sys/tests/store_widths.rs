@@ -39,9 +39,15 @@ fn aligned_destinations_see_only_whole_aligned_words() {
                         }
                     }
                     for e in trace::take() {
-                        if let trace::Event::Store { addr, len: w } | trace::Event::Stream { addr, len: w } = e {
-                            assert!(w >= 8 && addr % 8 == 0, "{} op {op}: a {w}-byte store at offset {} (doff {doff}, len {len})",
-                                    t.name, addr as isize - (dst.as_ptr() as usize + base) as isize);
+                        if let trace::Event::Store { addr, len: w }
+                        | trace::Event::Stream { addr, len: w } = e
+                        {
+                            assert!(
+                                w >= 8 && addr % 8 == 0,
+                                "{} op {op}: a {w}-byte store at offset {} (doff {doff}, len {len})",
+                                t.name,
+                                addr as isize - (dst.as_ptr() as usize + base) as isize
+                            );
                         }
                     }
                 }

@@ -6,7 +6,7 @@
 //! SKIPPED.
 
 use pmem_sys::engine::dispatch::{all_pairs, runnable};
-use pmem_sys::engine::{detect, Ops};
+use pmem_sys::engine::{Ops, detect};
 
 const PAGE: usize = 4096;
 const GUARD: u8 = 0xA5;
@@ -25,13 +25,26 @@ impl Fenced {
         // SAFETY: a fresh anonymous mapping; then the first and last page
         // are made inaccessible.
         unsafe {
-            let p = libc::mmap(std::ptr::null_mut(), total, libc::PROT_READ | libc::PROT_WRITE,
-                               libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                total,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
             assert_ne!(p, libc::MAP_FAILED);
             let p = p as *mut u8;
             assert_eq!(libc::mprotect(p.cast(), PAGE, libc::PROT_NONE), 0);
-            assert_eq!(libc::mprotect(p.add(PAGE + inner).cast(), PAGE, libc::PROT_NONE), 0);
-            Fenced { base: p, total, len: inner }
+            assert_eq!(
+                libc::mprotect(p.add(PAGE + inner).cast(), PAGE, libc::PROT_NONE),
+                0
+            );
+            Fenced {
+                base: p,
+                total,
+                len: inner,
+            }
         }
     }
     fn slice(&mut self) -> &mut [u8] {
@@ -82,12 +95,24 @@ enum Op {
 
 /// Runs `op` of `t` for one (dst offset, src offset, len) at both ends of
 /// the fenced buffers and checks the result and the guards.
-fn check_one(t: &Ops, op: Op, dst: &mut Fenced, src: &mut Fenced, doff: usize, soff: usize, len: usize) {
+fn check_one(
+    t: &Ops,
+    op: Op,
+    dst: &mut Fenced,
+    src: &mut Fenced,
+    doff: usize,
+    soff: usize,
+    len: usize,
+) {
     let cap = dst.len;
     // Placement A: at the given offsets from the start (a PROT_NONE page
     // just before offset 0), guard bytes around. Placement B, once per
     // length: ending exactly at the PROT_NONE page after each buffer.
-    let placements: &[bool] = if doff == 0 && soff == 0 { &[false, true] } else { &[false] };
+    let placements: &[bool] = if doff == 0 && soff == 0 {
+        &[false, true]
+    } else {
+        &[false]
+    };
     for &place_end in placements {
         let d_at = if place_end { cap - len } else { doff };
         let s_at = if place_end { src.len - len } else { soff };
@@ -113,11 +138,23 @@ fn check_one(t: &Ops, op: Op, dst: &mut Fenced, src: &mut Fenced, doff: usize, s
             Op::Set | Op::SetNoFlush => got.iter().all(|&b| b == 0x5C),
             _ => got == &sref[..],
         };
-        assert!(ok, "{} {op:?}: wrong bytes, dst+{d_at} src+{s_at} len {len}", t.name);
+        assert!(
+            ok,
+            "{} {op:?}: wrong bytes, dst+{d_at} src+{s_at} len {len}",
+            t.name
+        );
         let whole = dst.slice();
         let (before, after) = (&whole[..d_at], &whole[d_at + len..]);
-        assert!(before.iter().all(|&b| b == GUARD), "{} {op:?}: stored before dst, dst+{d_at} len {len}", t.name);
-        assert!(after.iter().take(SLACK).all(|&b| b == GUARD), "{} {op:?}: stored past the end, dst+{d_at} len {len}", t.name);
+        assert!(
+            before.iter().all(|&b| b == GUARD),
+            "{} {op:?}: stored before dst, dst+{d_at} len {len}",
+            t.name
+        );
+        assert!(
+            after.iter().take(SLACK).all(|&b| b == GUARD),
+            "{} {op:?}: stored past the end, dst+{d_at} len {len}",
+            t.name
+        );
     }
 }
 
@@ -126,7 +163,12 @@ fn run_matrix(op: Op) {
     let mut ran = 0;
     for (c, fl) in all_pairs() {
         let Some(t) = runnable(c, fl, f) else {
-            println!("SKIPPED: {}/{}+{} {op:?} (this CPU lacks it)", std::env::consts::ARCH, c.name(), fl.name());
+            println!(
+                "SKIPPED: {}/{}+{} {op:?} (this CPU lacks it)",
+                std::env::consts::ARCH,
+                c.name(),
+                fl.name()
+            );
             continue;
         };
         let max = 64 * 1024 + 1;
@@ -186,7 +228,11 @@ fn move_overlapping_both_directions_every_tier() {
     let f = detect::features();
     for (c, fl) in all_pairs() {
         let Some(t) = runnable(c, fl, f) else {
-            println!("SKIPPED: {}+{} overlapping move (this CPU lacks it)", c.name(), fl.name());
+            println!(
+                "SKIPPED: {}+{} overlapping move (this CPU lacks it)",
+                c.name(),
+                fl.name()
+            );
             continue;
         };
         let mut buf = Fenced::new(16 * 1024);
@@ -196,7 +242,11 @@ fn move_overlapping_both_directions_every_tier() {
             for shift in [1usize, 7, 8, 31, 63, 64, 65, 200] {
                 for base in [0usize, 1, 13, 64] {
                     for forward in [true, false] {
-                        let (s, d) = if forward { (base + shift, base) } else { (base, base + shift) };
+                        let (s, d) = if forward {
+                            (base + shift, base)
+                        } else {
+                            (base, base + shift)
+                        };
                         if s.max(d) + len > buf.len {
                             continue;
                         }
@@ -209,7 +259,11 @@ fn move_overlapping_both_directions_every_tier() {
                             (t.r#move)(p.add(d), p.add(s), len);
                             (t.fence)();
                         }
-                        assert!(buf.slice() == &expect[..], "{} move len {len} shift {shift} base {base} forward {forward}", t.name);
+                        assert!(
+                            buf.slice() == &expect[..],
+                            "{} move len {len} shift {shift} base {base} forward {forward}",
+                            t.name
+                        );
                     }
                 }
             }
@@ -225,7 +279,9 @@ fn move_overlapping_both_directions_every_tier() {
 fn aligned_words_copy_correctly_every_tier() {
     let f = detect::features();
     for (c, fl) in all_pairs() {
-        let Some(t) = runnable(c, fl, f) else { continue };
+        let Some(t) = runnable(c, fl, f) else {
+            continue;
+        };
         let mut dst = Fenced::new(4096);
         let mut src = Fenced::new(4096);
         pattern(src.slice(), 1);

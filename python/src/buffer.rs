@@ -14,7 +14,10 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_owned())
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_owned())
 }
 
 /// A held export, released on drop (with the GIL, which every holder has).
@@ -96,7 +99,9 @@ impl Source {
         let held = Held::get(obj, ffi::PyBUF_FULL_RO).map_err(|_| first)?;
         let mut out = vec![0u8; held.len()];
         // SAFETY: `out` has room for `held.len()` bytes, the length of the view.
-        let r = unsafe { ffi::PyBuffer_ToContiguous(out.as_mut_ptr().cast(), &held.0, held.0.len, b'C' as _) };
+        let r = unsafe {
+            ffi::PyBuffer_ToContiguous(out.as_mut_ptr().cast(), &held.0, held.0.len, b'C' as _)
+        };
         if r != 0 {
             return Err(PyErr::fetch(obj.py()));
         }
@@ -177,10 +182,14 @@ impl Target {
 
     /// Scatters `bytes` (exactly `len()` of them) into a strided export.
     pub(crate) fn scatter(&self, py: Python<'_>, bytes: &[u8]) -> PyResult<()> {
-        let Target::Scattered(h) = self else { return Ok(()) };
+        let Target::Scattered(h) = self else {
+            return Ok(());
+        };
         debug_assert_eq!(bytes.len(), h.len());
         // SAFETY: `bytes` holds `h.0.len` bytes and the view is writable.
-        let r = unsafe { ffi::PyBuffer_FromContiguous(&h.0, bytes.as_ptr().cast(), h.0.len, b'C' as _) };
+        let r = unsafe {
+            ffi::PyBuffer_FromContiguous(&h.0, bytes.as_ptr().cast(), h.0.len, b'C' as _)
+        };
         if r != 0 {
             return Err(PyErr::fetch(py));
         }

@@ -15,8 +15,8 @@ mod lifecycle;
 mod mapping;
 
 use mapping::Mapping;
-use pmem_sys::engine::knobs::{self, KnobError};
 use pmem_sys::MapFlags;
+use pmem_sys::engine::knobs::{self, KnobError};
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString};
@@ -39,7 +39,9 @@ fn fs_path(path: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
         Err(_) => p.extract::<OsString>()?.into_vec(),
     };
     if bytes.contains(&0) {
-        return Err(PyValueError::new_err("pypmem.map_file: path: embedded null byte"));
+        return Err(PyValueError::new_err(
+            "pypmem.map_file: path: embedded null byte",
+        ));
     }
     Ok(PathBuf::from(OsString::from_vec(bytes)))
 }
@@ -49,7 +51,9 @@ fn non_negative(call: &str, what: &str, v: i64) -> PyResult<u64> {
 }
 
 fn to_usize(call: &str, what: &str, v: u64) -> PyResult<usize> {
-    usize::try_from(v).map_err(|_| PyValueError::new_err(format!("{call}: {what} {v}: larger than the address space")))
+    usize::try_from(v).map_err(|_| {
+        PyValueError::new_err(format!("{call}: {what} {v}: larger than the address space"))
+    })
 }
 
 /// Maps a file and returns a :class:`Mapping`.
@@ -79,15 +83,26 @@ fn map_file(
     let mode = u32::try_from(mode)
         .ok()
         .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| PyValueError::new_err(format!("{CALL}: mode {mode:#o}: not a permission (0 to 0o7777)")))?;
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{CALL}: mode {mode:#o}: not a permission (0 to 0o7777)"
+            ))
+        })?;
     let mut flags = 0;
-    for (on, bit) in [(create, MapFlags::CREATE), (exclusive, MapFlags::EXCL), (sparse, MapFlags::SPARSE), (tmpfile, MapFlags::TMPFILE)] {
+    for (on, bit) in [
+        (create, MapFlags::CREATE),
+        (exclusive, MapFlags::EXCL),
+        (sparse, MapFlags::SPARSE),
+        (tmpfile, MapFlags::TMPFILE),
+    ] {
         if on {
             flags |= bit;
         }
     }
     // Creating a large file allocates every block: do it without the GIL.
-    let (addr, len) = py.detach(|| pmem_sys::mapping::map_file(&path, size, flags, mode)).map_err(os_error)?;
+    let (addr, len) = py
+        .detach(|| pmem_sys::mapping::map_file(&path, size, flags, mode))
+        .map_err(os_error)?;
     Mapping::adopt(CALL, addr, len)
 }
 
@@ -95,12 +110,19 @@ fn map_file(
 /// (the kernel's memremap_pmem). ``fd`` is an integer descriptor or an
 /// object with ``fileno()``, opened read-write; it may be closed afterwards.
 #[pyfunction]
-fn memremap_pmem(py: Python<'_>, fd: &Bound<'_, PyAny>, offset: i64, size: i64) -> PyResult<Mapping> {
+fn memremap_pmem(
+    py: Python<'_>,
+    fd: &Bound<'_, PyAny>,
+    offset: i64,
+    size: i64,
+) -> PyResult<Mapping> {
     const CALL: &str = "pypmem.memremap_pmem";
     let fd = as_fd(fd)?;
     let offset = non_negative(CALL, "offset", offset)?;
     let size = to_usize(CALL, "size", non_negative(CALL, "size", size)?)?;
-    let addr = py.detach(|| pmem_sys::mapping::memremap(fd, offset, size)).map_err(os_error)?;
+    let addr = py
+        .detach(|| pmem_sys::mapping::memremap(fd, offset, size))
+        .map_err(os_error)?;
     Mapping::adopt(CALL, addr, size)
 }
 
@@ -163,8 +185,13 @@ fn knobs_report() -> String {
 
 fn knob_error(name: &str, value: Option<&str>, e: KnobError) -> PyErr {
     let msg = match e {
-        KnobError::UnknownName => format!("pypmem.set_option: name {name:?}: not an option of pmem-sys"),
-        KnobError::Malformed(why) => format!("pypmem.set_option: value {:?} for {name}: {why}", value.unwrap_or("")),
+        KnobError::UnknownName => {
+            format!("pypmem.set_option: name {name:?}: not an option of pmem-sys")
+        }
+        KnobError::Malformed(why) => format!(
+            "pypmem.set_option: value {:?} for {name}: {why}",
+            value.unwrap_or("")
+        ),
     };
     PyValueError::new_err(msg)
 }
@@ -178,12 +205,20 @@ fn knob_error(name: &str, value: Option<&str>, e: KnobError) -> PyErr {
 fn set_option(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
     let text: Option<String> = match value {
         None => None,
-        Some(v) if v.is_instance_of::<PyBool>() => Some(if v.extract::<bool>()? { "1" } else { "0" }.to_owned()),
+        Some(v) if v.is_instance_of::<PyBool>() => {
+            Some(if v.extract::<bool>()? { "1" } else { "0" }.to_owned())
+        }
         Some(v) if v.is_instance_of::<PyInt>() => Some(v.str()?.to_string()),
         Some(v) if v.is_instance_of::<PyString>() => Some(v.extract::<String>()?),
         Some(v) => {
-            let t = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            return Err(PyTypeError::new_err(format!("pypmem.set_option: value: str, int, bool or None required, not '{t}'")));
+            let t = v
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            return Err(PyTypeError::new_err(format!(
+                "pypmem.set_option: value: str, int, bool or None required, not '{t}'"
+            )));
         }
     };
     knobs::set_option(name, text.as_deref()).map_err(|e| knob_error(name, text.as_deref(), e))
@@ -194,7 +229,11 @@ fn set_option(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
 /// threshold in force). Raises ValueError for an unknown name.
 #[pyfunction]
 fn get_option(name: &str) -> PyResult<String> {
-    knobs::get_option(name).ok_or_else(|| PyValueError::new_err(format!("pypmem.get_option: name {name:?}: not an option of pmem-sys")))
+    knobs::get_option(name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "pypmem.get_option: name {name:?}: not an option of pmem-sys"
+        ))
+    })
 }
 
 /// The names :func:`set_option` and :func:`get_option` accept.

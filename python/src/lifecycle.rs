@@ -47,7 +47,7 @@ pub(crate) struct Operation<'a>(&'a Lifecycle);
 
 impl Drop for Operation<'_> {
     fn drop(&mut self) {
-        self.0 .0.fetch_sub(OP, Ordering::Release);
+        self.0.0.fetch_sub(OP, Ordering::Release);
     }
 }
 
@@ -93,7 +93,10 @@ impl Lifecycle {
             if now & OPS != 0 {
                 return Close::Busy(now & OPS);
             }
-            match self.0.compare_exchange(now, CLOSED, Ordering::AcqRel, Ordering::Acquire) {
+            match self
+                .0
+                .compare_exchange(now, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return Close::Now,
                 Err(seen) => now = seen,
             }

@@ -74,11 +74,7 @@ impl Hold<'_> {
     /// Runs `f`, without the GIL if this hold was taken to release it.
     #[inline(always)]
     fn run<T: Ungil>(&self, py: Python<'_>, f: impl Ungil + FnOnce() -> T) -> T {
-        if self.detach {
-            py.detach(f)
-        } else {
-            f()
-        }
+        if self.detach { py.detach(f) } else { f() }
     }
 }
 
@@ -98,22 +94,36 @@ fn closed(call: &str) -> PyErr {
 /// range and where the copy stopped.
 #[cold]
 fn fault(call: &str, r: Range, e: pmem_sys::Error) -> PyErr {
-    PyOSError::new_err((e.errno, format!("{call}: range [{}, {}): {}", r.offset, r.offset + r.len, e.message)))
+    PyOSError::new_err((
+        e.errno,
+        format!(
+            "{call}: range [{}, {}): {}",
+            r.offset,
+            r.offset + r.len,
+            e.message
+        ),
+    ))
 }
 
 fn byte_value(call: &str, value: &Bound<'_, PyAny>) -> PyResult<u8> {
     let v: i64 = value.extract().map_err(|_| {
-        let t = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        let t = value
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
         PyTypeError::new_err(format!("{call}: value: an integer is required, not '{t}'"))
     })?;
-    u8::try_from(v).map_err(|_| PyValueError::new_err(format!("{call}: value {v}: must be in range(0, 256)")))
+    u8::try_from(v)
+        .map_err(|_| PyValueError::new_err(format!("{call}: value {v}: must be in range(0, 256)")))
 }
 
 impl Mapping {
     /// Wraps a mapping of pmem-sys starting at `addr`, `len` bytes long;
     /// unmaps it again if it cannot be described.
     pub(crate) fn adopt(call: &str, addr: usize, len: usize) -> PyResult<Mapping> {
-        let described = mapping::granularity(call, addr, len).and_then(|g| Ok((g, mapping::reason(addr)?)));
+        let described =
+            mapping::granularity(call, addr, len).and_then(|g| Ok((g, mapping::reason(addr)?)));
         match described {
             Ok((granularity, region)) => Ok(Mapping {
                 addr,
@@ -139,10 +149,20 @@ impl Mapping {
         if !detach {
             // The GIL is held and stays held: no other thread runs, and this
             // one runs no Python code, until the hold is dropped.
-            return if self.state.is_closed() { Err(closed(call)) } else { Ok(Hold { _counted: None, detach }) };
+            return if self.state.is_closed() {
+                Err(closed(call))
+            } else {
+                Ok(Hold {
+                    _counted: None,
+                    detach,
+                })
+            };
         }
         match self.state.enter() {
-            Some(op) => Ok(Hold { _counted: Some(op), detach }),
+            Some(op) => Ok(Hold {
+                _counted: Some(op),
+                detach,
+            }),
             None => Err(closed(call)),
         }
     }
@@ -191,9 +211,15 @@ impl Mapping {
         } else if len < 0 {
             format!("length {len}: negative")
         } else if offset as u64 > self.len as u64 {
-            format!("offset {offset}: past the end of the mapping ({} bytes)", self.len)
+            format!(
+                "offset {offset}: past the end of the mapping ({} bytes)",
+                self.len
+            )
         } else {
-            format!("offset {offset} + length {len}: past the end of the mapping ({} bytes)", self.len)
+            format!(
+                "offset {offset} + length {len}: past the end of the mapping ({} bytes)",
+                self.len
+            )
         };
         PyValueError::new_err(format!("{call}: {why}"))
     }
@@ -210,7 +236,14 @@ impl Mapping {
     /// `src` is readable for `r.len` bytes for the whole call and `r` was
     /// checked.
     #[inline(always)]
-    unsafe fn store(&self, py: Python<'_>, hold: &Hold<'_>, call: &str, r: Range, src: *const u8) -> PyResult<()> {
+    unsafe fn store(
+        &self,
+        py: Python<'_>,
+        hold: &Hold<'_>,
+        call: &str,
+        r: Range,
+        src: *const u8,
+    ) -> PyResult<()> {
         let (dst, n) = (self.at(r.offset) as usize, r.len);
         let s = src as usize;
         if s < dst + n && dst < s + n {
@@ -222,19 +255,28 @@ impl Mapping {
             return unsafe { self.store(py, hold, call, r, tmp.as_ptr()) };
         }
         // SAFETY: the caller's contract; no overlap (checked above).
-        let copy = move || unsafe { pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, s as *const u8, n) };
+        let copy =
+            move || unsafe { pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, s as *const u8, n) };
         hold.run(py, copy).map_err(|e| fault(call, r, e))
     }
 
     /// Copies `r.len` bytes at `src` (which may lie in a mapping) into a new
     /// vector, fault-safe.
-    fn read_vec_at(&self, py: Python<'_>, hold: &Hold<'_>, call: &str, src: *const u8, r: Range) -> PyResult<Vec<u8>> {
+    fn read_vec_at(
+        &self,
+        py: Python<'_>,
+        hold: &Hold<'_>,
+        call: &str,
+        src: *const u8,
+        r: Range,
+    ) -> PyResult<Vec<u8>> {
         let mut v = vec![0u8; r.len];
         let (s, d, n) = (src as usize, v.as_mut_ptr() as usize, r.len);
         // SAFETY: `v` is writable for `n` bytes; `src` is readable for `n`
         // bytes (a held export or this mapping, held open by the caller) or
         // faults, which the guarded copy reports.
-        let copy = move || unsafe { pmem_sys::memcpy_from_pmem_checked(d as *mut u8, s as *const u8, n) };
+        let copy =
+            move || unsafe { pmem_sys::memcpy_from_pmem_checked(d as *mut u8, s as *const u8, n) };
         hold.run(py, copy).map_err(|e| fault(call, r, e))?;
         Ok(v)
     }
@@ -266,10 +308,19 @@ impl Mapping {
     /// `dst` is writable for `r.len` bytes, does not overlap the mapping
     /// (see [`Mapping::overlaps`]) and `r` was checked.
     #[inline(always)]
-    unsafe fn load(&self, py: Python<'_>, hold: &Hold<'_>, call: &str, r: Range, dst: *mut u8) -> PyResult<()> {
+    unsafe fn load(
+        &self,
+        py: Python<'_>,
+        hold: &Hold<'_>,
+        call: &str,
+        r: Range,
+        dst: *mut u8,
+    ) -> PyResult<()> {
         let (src, d, n) = (self.at(r.offset) as usize, dst as usize, r.len);
         // SAFETY: the caller's contract.
-        let copy = move || unsafe { pmem_sys::memcpy_from_pmem_checked(d as *mut u8, src as *const u8, n) };
+        let copy = move || unsafe {
+            pmem_sys::memcpy_from_pmem_checked(d as *mut u8, src as *const u8, n)
+        };
         hold.run(py, copy).map_err(|e| fault(call, r, e))
     }
 
@@ -280,10 +331,20 @@ impl Mapping {
 
     /// Reads `r` into a new `bytes` object without zeroing it first. Takes
     /// its own hold.
-    fn read_bytes<'py>(&self, py: Python<'py>, call: &str, r: Range) -> PyResult<Bound<'py, PyBytes>> {
+    fn read_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        call: &str,
+        r: Range,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         // SAFETY: a NULL source asks CPython for an uninitialised object of
         // `r.len` bytes, owned by us until returned.
-        let obj = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), r.len as ffi::Py_ssize_t))? };
+        let obj = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyBytes_FromStringAndSize(std::ptr::null(), r.len as ffi::Py_ssize_t),
+            )?
+        };
         // Allocating may have run finalizers: hold only now.
         let hold = self.hold_for(call, r.len)?;
         // SAFETY: `obj` is a bytes object; its buffer has `r.len` bytes and is
@@ -304,8 +365,14 @@ impl Mapping {
     fn index(&self, call: &str, key: &Bound<'_, PyAny>) -> PyResult<usize> {
         let i: isize = key.extract().map_err(|e: PyErr| {
             if e.is_instance_of::<PyTypeError>(key.py()) {
-                let t = key.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-                PyTypeError::new_err(format!("{call}: indices must be integers or slices, not '{t}'"))
+                let t = key
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                PyTypeError::new_err(format!(
+                    "{call}: indices must be integers or slices, not '{t}'"
+                ))
             } else {
                 e
             }
@@ -315,7 +382,10 @@ impl Mapping {
         if (0..n).contains(&j) {
             Ok(j as usize)
         } else {
-            Err(PyIndexError::new_err(format!("{call}: index {i}: out of range for a mapping of {} bytes", self.len)))
+            Err(PyIndexError::new_err(format!(
+                "{call}: index {i}: out of range for a mapping of {} bytes",
+                self.len
+            )))
         }
     }
 
@@ -357,7 +427,12 @@ impl Mapping {
     /// Returns ``length`` bytes from ``offset`` as ``bytes``, copied with
     /// memcpy_from_pmem: a media error raises OSError(EIO) instead of
     /// crashing. Raises ValueError if the range does not fit.
-    fn read<'py>(&self, py: Python<'py>, offset: i64, length: i64) -> PyResult<Bound<'py, PyBytes>> {
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        offset: i64,
+        length: i64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         const CALL: &str = "Mapping.read";
         self.ensure_open(CALL)?;
         let r = self.range_opt(CALL, offset, Some(length))?;
@@ -386,7 +461,8 @@ impl Mapping {
                 let (dst, n) = (p as usize, r.len);
                 // SAFETY: `p` is inside this mapping (held open by `hold`) and
                 // writable for `n` bytes; `v` is a separate vector.
-                unsafe { pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, v.as_ptr(), n) }.map_err(|e| fault(CALL, r, e))?;
+                unsafe { pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, v.as_ptr(), n) }
+                    .map_err(|e| fault(CALL, r, e))?;
             }
             None => {
                 let v = self.read_vec(py, &hold, CALL, r)?;
@@ -398,14 +474,23 @@ impl Mapping {
 
     /// Sets ``length`` bytes from ``offset`` to ``value`` (0 to 255) through
     /// the engine (written back, not fenced).
-    fn memset(&self, py: Python<'_>, offset: i64, value: &Bound<'_, PyAny>, length: i64) -> PyResult<()> {
+    fn memset(
+        &self,
+        py: Python<'_>,
+        offset: i64,
+        value: &Bound<'_, PyAny>,
+        length: i64,
+    ) -> PyResult<()> {
         const CALL: &str = "Mapping.memset";
         let c = byte_value(CALL, value)?;
         let r = self.range_opt(CALL, offset, Some(length))?;
         let hold = self.hold_for(CALL, r.len)?;
         let (dst, n) = (self.at(r.offset) as usize, r.len);
         // SAFETY: `r` is inside the mapping, held open by `hold`.
-        hold.run(py, move || unsafe { pmem_sys::memset_pmem_checked(dst as *mut u8, c, n) }).map_err(|e| fault(CALL, r, e))
+        hold.run(py, move || unsafe {
+            pmem_sys::memset_pmem_checked(dst as *mut u8, c, n)
+        })
+        .map_err(|e| fault(CALL, r, e))
     }
 
     /// Writes back the range (arch_wb_cache_pmem) after stores made through
@@ -423,7 +508,9 @@ impl Mapping {
         }
         let (p, n) = (self.at(r.offset) as usize, r.len);
         // SAFETY: `r` is inside the mapping, held open by `hold`.
-        hold.run(py, move || unsafe { pmem_sys::arch_wb_cache_pmem(p as *const u8, n) });
+        hold.run(py, move || unsafe {
+            pmem_sys::arch_wb_cache_pmem(p as *const u8, n)
+        });
         Ok(())
     }
 
@@ -437,13 +524,17 @@ impl Mapping {
         let r = self.range_opt(CALL, offset, length)?;
         // msync is a system call that may wait for the disk: never hold the
         // GIL across it.
-        let hold = self.hold(CALL, r.len >= DETACH_AT || self.granularity == Granularity::Page)?;
+        let hold = self.hold(
+            CALL,
+            r.len >= DETACH_AT || self.granularity == Granularity::Page,
+        )?;
         if self.granularity == Granularity::CacheLine {
             self.probe(CALL, r)?;
         }
         let (p, n) = (self.at(r.offset) as usize, r.len);
         // SAFETY: `r` is inside the mapping, held open by `hold`.
-        hold.run(py, move || unsafe { pmem_sys::persist(p as *const u8, n) }).map_err(os_error)
+        hold.run(py, move || unsafe { pmem_sys::persist(p as *const u8, n) })
+            .map_err(os_error)
     }
 
     /// Unmaps. Raises BufferError while a memoryview, numpy array or other
@@ -503,24 +594,46 @@ impl Mapping {
         Ok(self.len)
     }
 
-    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         const CALL: &str = "Mapping.__getitem__";
         self.ensure_open(CALL)?;
         if let Ok(slice) = key.cast::<PySlice>() {
             let s = slice.indices(self.len as isize)?;
             if s.step == 1 || s.slicelength <= 1 {
-                let start = if s.slicelength == 0 { 0 } else { s.start as usize };
-                return Ok(self.read_bytes(py, CALL, Range { offset: start, len: s.slicelength })?.into_any());
+                let start = if s.slicelength == 0 {
+                    0
+                } else {
+                    s.start as usize
+                };
+                return Ok(self
+                    .read_bytes(
+                        py,
+                        CALL,
+                        Range {
+                            offset: start,
+                            len: s.slicelength,
+                        },
+                    )?
+                    .into_any());
             }
             // Extended slice: read the span once, then pick.
             let last = s.start + (s.slicelength as isize - 1) * s.step;
             let (lo, hi) = (s.start.min(last) as usize, s.start.max(last) as usize);
             let span = {
-                let r = Range { offset: lo, len: hi - lo + 1 };
+                let r = Range {
+                    offset: lo,
+                    len: hi - lo + 1,
+                };
                 let hold = self.hold_for(CALL, r.len)?;
                 self.read_vec(py, &hold, CALL, r)?
             };
-            let picked: Vec<u8> = (0..s.slicelength as isize).map(|k| span[(s.start + k * s.step) as usize - lo]).collect();
+            let picked: Vec<u8> = (0..s.slicelength as isize)
+                .map(|k| span[(s.start + k * s.step) as usize - lo])
+                .collect();
             return Ok(PyBytes::new(py, &picked).into_any());
         }
         let i = self.index(CALL, key)?;
@@ -531,7 +644,12 @@ impl Mapping {
         Ok(b.into_pyobject(py)?.into_any())
     }
 
-    fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         const CALL: &str = "Mapping.__setitem__";
         self.ensure_open(CALL)?;
         if let Ok(slice) = key.cast::<PySlice>() {
@@ -547,7 +665,10 @@ impl Mapping {
             if s.slicelength == 0 {
                 return Ok(());
             }
-            let r = Range { offset: s.start as usize, len: s.slicelength };
+            let r = Range {
+                offset: s.start as usize,
+                len: s.slicelength,
+            };
             let hold = self.hold_for(CALL, r.len)?;
             if s.step == 1 {
                 // SAFETY: `src` holds the bytes; `r` lies inside the mapping
@@ -577,14 +698,22 @@ impl Mapping {
     }
 
     fn __delitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {
-        Err(PyTypeError::new_err("Mapping.__delitem__: a mapping has a fixed size; bytes cannot be deleted"))
+        Err(PyTypeError::new_err(
+            "Mapping.__delitem__: a mapping has a fixed size; bytes cannot be deleted",
+        ))
     }
 
     /// Exports the mapped bytes (writable, format "B") and counts the export.
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
         let this = slf.get();
         if view.is_null() {
-            return Err(PyBufferError::new_err("Mapping.__getbuffer__: view is NULL"));
+            return Err(PyBufferError::new_err(
+                "Mapping.__getbuffer__: view is NULL",
+            ));
         }
         if !this.state.export() {
             return Err(closed("Mapping.__getbuffer__"));
@@ -594,7 +723,14 @@ impl Mapping {
         // since close() refuses while the export is counted) alive until
         // PyBuffer_Release. shape/strides point into the view itself.
         let rc = unsafe {
-            ffi::PyBuffer_FillInfo(view, slf.as_ptr(), this.addr as *mut std::ffi::c_void, this.len as ffi::Py_ssize_t, 0, flags)
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                this.addr as *mut std::ffi::c_void,
+                this.len as ffi::Py_ssize_t,
+                0,
+                flags,
+            )
         };
         if rc != 0 {
             this.state.unexport();

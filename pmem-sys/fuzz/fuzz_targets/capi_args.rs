@@ -21,7 +21,20 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use pmem_sys::engine::knobs::NAMES as KNOBS;
-const VALUES: [&str; 12] = ["1", "0", "", " 1 ", "4096", "-1", "18446744073709551616", "byte", "cache_line", "page", "/nonexistent", "/"];
+const VALUES: [&str; 12] = [
+    "1",
+    "0",
+    "",
+    " 1 ",
+    "4096",
+    "-1",
+    "18446744073709551616",
+    "byte",
+    "cache_line",
+    "page",
+    "/nonexistent",
+    "/",
+];
 
 #[derive(Arbitrary, Debug)]
 enum Text {
@@ -34,7 +47,10 @@ enum Text {
 enum Addr {
     Raw(usize),
     /// Inside (or just past) live mapping number `map`.
-    Live { map: u8, off: u32 },
+    Live {
+        map: u8,
+        off: u32,
+    },
     Null,
 }
 
@@ -51,15 +67,42 @@ enum Fd {
 
 #[derive(Arbitrary, Debug)]
 enum Call {
-    SetOption { name: Text, value: Text },
-    GetOption { name: Text },
-    MapFile { path: Text, size: u64, flags: u32, raw_flags: bool, mode: u16 },
-    Memremap { fd: Fd, offset: u64, size: u64 },
-    Unmap { addr: Addr },
-    Granularity { addr: Addr, n: usize },
-    IsPmem { addr: Addr, n: usize },
-    MappingSize { addr: Addr },
-    Reason { addr: Addr },
+    SetOption {
+        name: Text,
+        value: Text,
+    },
+    GetOption {
+        name: Text,
+    },
+    MapFile {
+        path: Text,
+        size: u64,
+        flags: u32,
+        raw_flags: bool,
+        mode: u16,
+    },
+    Memremap {
+        fd: Fd,
+        offset: u64,
+        size: u64,
+    },
+    Unmap {
+        addr: Addr,
+    },
+    Granularity {
+        addr: Addr,
+        n: usize,
+    },
+    IsPmem {
+        addr: Addr,
+        n: usize,
+    },
+    MappingSize {
+        addr: Addr,
+    },
+    Reason {
+        addr: Addr,
+    },
 }
 
 /// The scratch directory of this process.
@@ -108,7 +151,10 @@ fn failed(call: &str, want_errno: Option<i32>) {
     // SAFETY: pmem_sys_errormsg never returns NULL; the string lives until
     // the next failing call of this thread.
     let msg = unsafe { CStr::from_ptr(pmem_sys_errormsg()) }.to_string_lossy();
-    assert!(msg.starts_with(call), "{call} failed with a message that does not name it: {msg:?}");
+    assert!(
+        msg.starts_with(call),
+        "{call} failed with a message that does not name it: {msg:?}"
+    );
 }
 
 struct Live {
@@ -130,7 +176,8 @@ fn resolve(a: &Addr, live: &[Live]) -> usize {
 
 fn inside(addr: usize, n: usize, live: &[Live]) -> bool {
     let end = addr.checked_add(n.max(1));
-    live.iter().any(|m| addr >= m.addr && end.is_some_and(|e| e <= m.addr + m.len))
+    live.iter()
+        .any(|m| addr >= m.addr && end.is_some_and(|e| e <= m.addr + m.len))
 }
 
 /// A new mapping must describe itself consistently and take a durable write.
@@ -145,7 +192,10 @@ fn check_new_mapping(addr: *mut libc::c_void, len: usize) {
     unsafe {
         memcpy_to_pmem(addr, data.as_ptr().cast(), n);
         assert_eq!(pmem_sys_persist(addr, n), 0, "persist of a fresh mapping");
-        assert_eq!(core::slice::from_raw_parts(addr as *const u8, n), &data[..n]);
+        assert_eq!(
+            core::slice::from_raw_parts(addr as *const u8, n),
+            &data[..n]
+        );
     }
     assert_eq!(pmem_sys_drain(), 0);
 }
@@ -175,14 +225,20 @@ fuzz_target!(|calls: Vec<Call>| {
                 // SAFETY: NULL or NUL-terminated strings.
                 let r = unsafe { pmem_sys_set_option(ptr(&n), ptr(&v)) };
                 match r {
-                    0 => assert!(KNOBS.iter().any(|k| n.as_ref().is_some_and(|n| n.as_bytes() == k.as_bytes()))),
+                    0 => assert!(
+                        KNOBS
+                            .iter()
+                            .any(|k| n.as_ref().is_some_and(|n| n.as_bytes() == k.as_bytes()))
+                    ),
                     -1 => failed("pmem_sys_set_option", Some(libc::EINVAL)),
                     r => panic!("pmem_sys_set_option returned {r}"),
                 }
             }
             Call::GetOption { name } => {
                 let n = c_text(name, &KNOBS);
-                let known = KNOBS.iter().any(|k| n.as_ref().is_some_and(|n| n.as_bytes() == k.as_bytes()));
+                let known = KNOBS
+                    .iter()
+                    .any(|k| n.as_ref().is_some_and(|n| n.as_bytes() == k.as_bytes()));
                 // SAFETY: NULL or a NUL-terminated string.
                 let r = unsafe { pmem_sys_get_option(ptr(&n)) };
                 assert_eq!(!r.is_null(), known, "get_option of {n:?}");
@@ -190,7 +246,13 @@ fuzz_target!(|calls: Vec<Call>| {
                     failed("pmem_sys_get_option", Some(libc::EINVAL));
                 }
             }
-            Call::MapFile { path, size, flags, raw_flags, mode } => {
+            Call::MapFile {
+                path,
+                size,
+                flags,
+                raw_flags,
+                mode,
+            } => {
                 let flags = if *raw_flags { *flags } else { flags & 0xf };
                 let create = flags & PMEM_SYS_FILE_CREATE != 0;
                 // Never allocate much: a created, non-sparse file is capped
@@ -206,8 +268,16 @@ fuzz_target!(|calls: Vec<Call>| {
                     Text::Known(0) => Some(cdir.clone()),
                     Text::Known(_) => Some(cfile.clone()),
                     Text::Raw(b) => {
-                        let name: Vec<u8> = b.iter().take(40).map(|&c| if c == b'/' || c == 0 { b'_' } else { c }).collect();
-                        let name = if name.is_empty() || name == b"." || name == b".." { b"x".to_vec() } else { name };
+                        let name: Vec<u8> = b
+                            .iter()
+                            .take(40)
+                            .map(|&c| if c == b'/' || c == 0 { b'_' } else { c })
+                            .collect();
+                        let name = if name.is_empty() || name == b"." || name == b".." {
+                            b"x".to_vec()
+                        } else {
+                            name
+                        };
                         let mut full = dir.as_os_str().as_bytes().to_vec();
                         full.push(b'/');
                         full.extend_from_slice(&name);
@@ -216,7 +286,9 @@ fuzz_target!(|calls: Vec<Call>| {
                 };
                 let mut mapped = usize::MAX;
                 // SAFETY: path NULL or NUL-terminated; mapped is writable.
-                let a = unsafe { pmem_sys_map_file(ptr(&p), size, flags, u32::from(*mode & 0o7777), &mut mapped) };
+                let a = unsafe {
+                    pmem_sys_map_file(ptr(&p), size, flags, u32::from(*mode & 0o7777), &mut mapped)
+                };
                 if a.is_null() {
                     failed("pmem_sys_map_file", None);
                 } else {
@@ -225,7 +297,10 @@ fuzz_target!(|calls: Vec<Call>| {
                         assert_eq!(mapped, size);
                     }
                     check_new_mapping(a, mapped);
-                    live.push(Live { addr: a as usize, len: mapped });
+                    live.push(Live {
+                        addr: a as usize,
+                        len: mapped,
+                    });
                 }
             }
             Call::Memremap { fd, offset, size } => {
@@ -235,18 +310,32 @@ fuzz_target!(|calls: Vec<Call>| {
                     Fd::Dir => fd_dir,
                     Fd::Raw(x) => {
                         // Only descriptors this input owns, or ones that are surely closed.
-                        if [fd_rw, fd_ro, fd_dir].contains(x) || *x < 0 || *x > 100_000 { *x } else { -1 }
+                        if [fd_rw, fd_ro, fd_dir].contains(x) || *x < 0 || *x > 100_000 {
+                            *x
+                        } else {
+                            -1
+                        }
                     }
                 };
-                let offset = if offset & 1 == 0 { offset % (128 * 1024) & !4095 } else { *offset };
+                let offset = if offset & 1 == 0 {
+                    offset % (128 * 1024) & !4095
+                } else {
+                    *offset
+                };
                 let size = (*size % (1 << 30)) as usize;
                 let a = memremap_pmem(fd, offset, size);
                 if a.is_null() {
                     failed("memremap_pmem", None);
                 } else {
-                    assert!(fd == fd_rw, "memremap_pmem mapped fd {fd}, which is not a read-write file");
+                    assert!(
+                        fd == fd_rw,
+                        "memremap_pmem mapped fd {fd}, which is not a read-write file"
+                    );
                     check_new_mapping(a, size);
-                    live.push(Live { addr: a as usize, len: size });
+                    live.push(Live {
+                        addr: a as usize,
+                        len: size,
+                    });
                 }
             }
             Call::Unmap { addr } => {
@@ -304,12 +393,19 @@ fuzz_target!(|calls: Vec<Call>| {
 
     for m in live.drain(..) {
         assert_eq!(memunmap_pmem(m.addr as *mut libc::c_void), 0);
-        assert_eq!(memunmap_pmem(m.addr as *mut libc::c_void), -1, "second unmap");
+        assert_eq!(
+            memunmap_pmem(m.addr as *mut libc::c_void),
+            -1,
+            "second unmap"
+        );
     }
     for name in KNOBS {
         let n = CString::new(name).unwrap();
         // SAFETY: a NUL-terminated name and NULL.
-        assert_eq!(unsafe { pmem_sys_set_option(n.as_ptr(), core::ptr::null()) }, 0);
+        assert_eq!(
+            unsafe { pmem_sys_set_option(n.as_ptr(), core::ptr::null()) },
+            0
+        );
     }
     // SAFETY: descriptors opened above.
     unsafe {

@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use pmem_sys::engine::{detect, dispatch, knobs, Ops};
+use pmem_sys::engine::{Ops, detect, dispatch, knobs};
 use std::sync::OnceLock;
 
 /// The arena: large enough for several lines of head, body and tail at
@@ -49,14 +49,18 @@ fn tables() -> &'static [&'static Ops] {
     static T: OnceLock<Vec<&'static Ops>> = OnceLock::new();
     T.get_or_init(|| {
         let f = detect::features();
-        dispatch::all_pairs().into_iter().filter_map(|(c, fl)| dispatch::runnable(c, fl, f)).collect()
+        dispatch::all_pairs()
+            .into_iter()
+            .filter_map(|(c, fl)| dispatch::runnable(c, fl, f))
+            .collect()
     })
 }
 
 fuzz_target!(|input: Input| {
     let t = tables()[input.table as usize % tables().len()];
     let thr = input.threshold.map(|v| v.to_string());
-    knobs::set_option("PMEM_SYS_MOVNT_THRESHOLD", thr.as_deref()).expect("a byte count is a valid threshold");
+    knobs::set_option("PMEM_SYS_MOVNT_THRESHOLD", thr.as_deref())
+        .expect("a byte count is a valid threshold");
 
     let mut pm: Vec<u8> = (0..SIZE).map(|i| (i * 13 + 7) as u8).collect();
     let source: Vec<u8> = (0..SIZE).map(|i| (i * 29 + 1) as u8).collect();
@@ -83,7 +87,9 @@ fuzz_target!(|input: Input| {
             (t.fence)();
         }
         match s.kind {
-            Kind::Copy | Kind::CopyNoFlush => shadow[dst..dst + len].copy_from_slice(&source[src..src + len]),
+            Kind::Copy | Kind::CopyNoFlush => {
+                shadow[dst..dst + len].copy_from_slice(&source[src..src + len])
+            }
             Kind::Move | Kind::MoveNoFlush => shadow.copy_within(src..src + len, dst),
             Kind::Set | Kind::SetNoFlush => shadow[dst..dst + len].fill(s.byte),
             Kind::Flush | Kind::Invalidate => {}

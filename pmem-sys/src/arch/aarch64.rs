@@ -26,7 +26,9 @@ fn line_size() -> usize {
     let ctr: u64;
     // SAFETY: Linux lets user space read CTR_EL0 (it traps and emulates
     // where the hardware does not allow it).
-    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags))
+    };
     let l = 4usize << ((ctr >> 16) & 0xf);
     LINE.store(l, Ordering::Relaxed);
     l

@@ -14,7 +14,8 @@ unsafe fn fence() {
     core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
 }
 
-static TEMPORAL_NONE: Ops = super::ops_table!(, Words, false, NoFlush, NoFlush, fence, "generic/temporal+none");
+static TEMPORAL_NONE: Ops =
+    super::ops_table!(, Words, false, NoFlush, NoFlush, fence, "generic/temporal+none");
 
 pub(crate) fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Ops> {
     match (copy, flush) {

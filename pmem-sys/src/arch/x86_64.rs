@@ -5,7 +5,7 @@
 //! emitted with inline assembly; the assembler accepts them whatever the
 //! target features, and the dispatcher only runs them where CPUID says so.
 
-use crate::engine::algo::{Flush, Vector, LINE};
+use crate::engine::algo::{Flush, LINE, Vector};
 use crate::engine::{CopyTier, FlushKind, Ops};
 use core::arch::x86_64::*;
 
@@ -44,9 +44,33 @@ macro_rules! vector {
     };
 }
 
-vector!(Sse2, __m128i, 16, _mm_loadu_si128, _mm_storeu_si128, _mm_stream_si128, _mm_set1_epi8);
-vector!(Avx2, __m256i, 32, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_stream_si256, _mm256_set1_epi8);
-vector!(Avx512, __m512i, 64, _mm512_loadu_si512, _mm512_storeu_si512, _mm512_stream_si512, _mm512_set1_epi8);
+vector!(
+    Sse2,
+    __m128i,
+    16,
+    _mm_loadu_si128,
+    _mm_storeu_si128,
+    _mm_stream_si128,
+    _mm_set1_epi8
+);
+vector!(
+    Avx2,
+    __m256i,
+    32,
+    _mm256_loadu_si256,
+    _mm256_storeu_si256,
+    _mm256_stream_si256,
+    _mm256_set1_epi8
+);
+vector!(
+    Avx512,
+    __m512i,
+    64,
+    _mm512_loadu_si512,
+    _mm512_storeu_si512,
+    _mm512_stream_si512,
+    _mm512_set1_epi8
+);
 
 /// A write-back instruction emitted with inline assembly.
 macro_rules! asm_flush {

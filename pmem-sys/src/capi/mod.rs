@@ -15,11 +15,11 @@
 
 use crate::engine::knobs::{self, KnobError};
 use crate::mapping::{self, Granularity};
-use crate::{api, Error};
-use core::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use crate::{Error, api};
+use core::ffi::{CStr, c_char, c_int, c_uint, c_void};
 use std::cell::RefCell;
 use std::ffi::CString;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, OnceLock};
 
 /// Persistent memory, as the kernel's `void __pmem`: cbindgen writes this
@@ -77,7 +77,12 @@ fn guard<T>(call: &str, fallback: T, f: impl FnOnce() -> Result<T, Error>) -> T 
             fallback
         }
         Err(_) => {
-            record(&Error::new(libc::EIO, call, "internal error", "a bug in pmem-sys (a Rust panic); please report it"));
+            record(&Error::new(
+                libc::EIO,
+                call,
+                "internal error",
+                "a bug in pmem-sys (a Rust panic); please report it",
+            ));
             fallback
         }
     }
@@ -154,7 +159,11 @@ pub unsafe extern "C" fn memcpy_to_pmem(dst: *mut pmem_void, src: *const c_void,
 /// `src` readable and `dst` writable for `n` bytes, except for pages that
 /// raise SIGBUS; not overlapping.
 #[no_mangle]
-pub unsafe extern "C" fn memcpy_from_pmem(dst: *mut c_void, src: *const pmem_void, n: usize) -> c_int {
+pub unsafe extern "C" fn memcpy_from_pmem(
+    dst: *mut c_void,
+    src: *const pmem_void,
+    n: usize,
+) -> c_int {
     // SAFETY: the caller's contract.
     match unsafe { api::copy_mc(dst.cast(), src.cast(), n) } {
         0 => 0,
@@ -184,7 +193,11 @@ fn copy_failed(call: &str, side: &str, base: *const u8, off: usize, n: usize) ->
 /// # Safety
 /// As memcpy_from_pmem().
 #[no_mangle]
-pub unsafe extern "C" fn pmem_sys_copy_mc(dst: *mut c_void, src: *const pmem_void, n: usize) -> usize {
+pub unsafe extern "C" fn pmem_sys_copy_mc(
+    dst: *mut c_void,
+    src: *const pmem_void,
+    n: usize,
+) -> usize {
     // SAFETY: the caller's contract.
     unsafe { api::copy_mc(dst.cast(), src.cast(), n) }
 }
@@ -210,11 +223,21 @@ pub unsafe extern "C" fn pmem_sys_copy_mc(dst: *mut c_void, src: *const pmem_voi
 /// `src` readable and `dst` writable for `n` bytes, except for destination
 /// pages that raise SIGBUS; not overlapping.
 #[no_mangle]
-pub unsafe extern "C" fn pmem_sys_memcpy_to_pmem_checked(dst: *mut pmem_void, src: *const c_void, n: usize) -> c_int {
+pub unsafe extern "C" fn pmem_sys_memcpy_to_pmem_checked(
+    dst: *mut pmem_void,
+    src: *const c_void,
+    n: usize,
+) -> c_int {
     // SAFETY: the caller's contract.
     match unsafe { crate::fault::copy_checked(dst.cast(), src.cast(), n, api::memcpy_to_pmem) } {
         Ok(()) => 0,
-        Err(off) => copy_failed("pmem_sys_memcpy_to_pmem_checked", "dst", dst.cast_const().cast(), off, n),
+        Err(off) => copy_failed(
+            "pmem_sys_memcpy_to_pmem_checked",
+            "dst",
+            dst.cast_const().cast(),
+            off,
+            n,
+        ),
     }
 }
 
@@ -264,7 +287,9 @@ pub extern "C" fn arch_has_pmem_api() -> bool {
 /// None beyond those of mmap: the mapping is new memory.
 #[no_mangle]
 pub extern "C" fn memremap_pmem(fd: c_int, offset: u64, size: usize) -> *mut pmem_void {
-    guard("memremap_pmem", core::ptr::null_mut(), || mapping::memremap(fd, offset, size).map(|a| a as *mut pmem_void))
+    guard("memremap_pmem", core::ptr::null_mut(), || {
+        mapping::memremap(fd, offset, size).map(|a| a as *mut pmem_void)
+    })
 }
 
 /// memunmap_pmem - unmap a mapping made by this library
@@ -274,7 +299,9 @@ pub extern "C" fn memremap_pmem(fd: c_int, offset: u64, size: usize) -> *mut pme
 /// at the start of a mapping, an unknown address, or a second unmap.
 #[no_mangle]
 pub extern "C" fn memunmap_pmem(addr: *mut pmem_void) -> c_int {
-    guard("memunmap_pmem", -1, || mapping::unmap(addr as usize).map(|()| 0))
+    guard("memunmap_pmem", -1, || {
+        mapping::unmap(addr as usize).map(|()| 0)
+    })
 }
 
 /* ---- Later kernel calls ---------------------------------------------- */
@@ -368,7 +395,9 @@ pub unsafe extern "C" fn pmem_sys_memmove(dst: *mut pmem_void, src: *const c_voi
 #[no_mangle]
 pub unsafe extern "C" fn pmem_sys_persist(addr: *const pmem_void, n: usize) -> c_int {
     // SAFETY: the caller's contract.
-    guard("pmem_sys_persist", -1, || unsafe { api::persist(addr.cast(), n) }.map(|()| 0))
+    guard("pmem_sys_persist", -1, || {
+        unsafe { api::persist(addr.cast(), n) }.map(|()| 0)
+    })
 }
 
 /// pmem_sys_drain - wmb_pmem() that reports failures
@@ -406,9 +435,17 @@ pub unsafe extern "C" fn pmem_sys_map_file(
 ) -> *mut pmem_void {
     guard("pmem_sys_map_file", core::ptr::null_mut(), || {
         // SAFETY: the caller's contract.
-        let p = unsafe { arg_str(path) }
-            .ok_or_else(|| Error::new(libc::EINVAL, "pmem_sys_map_file", "path NULL", "a path is required"))?;
-        let p = std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p.to_bytes()));
+        let p = unsafe { arg_str(path) }.ok_or_else(|| {
+            Error::new(
+                libc::EINVAL,
+                "pmem_sys_map_file",
+                "path NULL",
+                "a path is required",
+            )
+        })?;
+        let p = std::path::Path::new(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p.to_bytes()),
+        );
         let (addr, len) = mapping::map_file(p, size, flags, mode)?;
         if !mapped_size.is_null() {
             // SAFETY: the caller's contract: NULL or writable.
@@ -425,7 +462,9 @@ pub unsafe extern "C" fn pmem_sys_map_file(
 /// EINVAL when @addr is not the start of a mapping.
 #[no_mangle]
 pub extern "C" fn pmem_sys_mapping_size(addr: *const pmem_void) -> usize {
-    guard("pmem_sys_mapping_size", 0, || mapping::mapping_size(addr as usize))
+    guard("pmem_sys_mapping_size", 0, || {
+        mapping::mapping_size(addr as usize)
+    })
 }
 
 /// pmem_sys_granularity - the store granularity of a range
@@ -436,7 +475,9 @@ pub extern "C" fn pmem_sys_mapping_size(addr: *const pmem_void) -> usize {
 /// errno EINVAL when the range is not inside one mapping of this library.
 #[no_mangle]
 pub extern "C" fn pmem_sys_granularity(addr: *const pmem_void, n: usize) -> c_int {
-    guard("pmem_sys_granularity", -1, || mapping::granularity("pmem_sys_granularity", addr as usize, n).map(|g| g as c_int))
+    guard("pmem_sys_granularity", -1, || {
+        mapping::granularity("pmem_sys_granularity", addr as usize, n).map(|g| g as c_int)
+    })
 }
 
 /// pmem_sys_is_pmem - is a range finer than page granularity?
@@ -489,7 +530,9 @@ pub extern "C" fn pmem_sys_version() -> *const c_char {
 /// "generic/temporal+none". The string is static.
 #[no_mangle]
 pub extern "C" fn pmem_sys_impl() -> *const c_char {
-    guard("pmem_sys_impl", core::ptr::null(), || Ok(static_cstr(api::implementation())))
+    guard("pmem_sys_impl", core::ptr::null(), || {
+        Ok(static_cstr(api::implementation()))
+    })
 }
 
 /// pmem_sys_movnt_threshold - copies of at least this many bytes use
@@ -507,7 +550,9 @@ pub extern "C" fn pmem_sys_movnt_threshold() -> usize {
 #[no_mangle]
 pub extern "C" fn pmem_sys_cpu_features() -> *const c_char {
     static NAMES: OnceLock<CString> = OnceLock::new();
-    NAMES.get_or_init(|| CString::new(api::cpu_features()).unwrap_or_default()).as_ptr()
+    NAMES
+        .get_or_init(|| CString::new(api::cpu_features()).unwrap_or_default())
+        .as_ptr()
 }
 
 /// pmem_sys_knobs - the knobs in force
@@ -518,7 +563,9 @@ pub extern "C" fn pmem_sys_cpu_features() -> *const c_char {
 /// string-returning pmem_sys_ call of the calling thread.
 #[no_mangle]
 pub extern "C" fn pmem_sys_knobs() -> *const c_char {
-    guard("pmem_sys_knobs", core::ptr::null(), || Ok(thread_string(&knobs::report())))
+    guard("pmem_sys_knobs", core::ptr::null(), || {
+        Ok(thread_string(&knobs::report()))
+    })
 }
 
 /// pmem_sys_set_option - change a knob at run time
@@ -537,15 +584,32 @@ pub unsafe extern "C" fn pmem_sys_set_option(name: *const c_char, value: *const 
     guard("pmem_sys_set_option", -1, || {
         // SAFETY: the caller's contract.
         let (n, v) = unsafe { (arg_str(name), arg_str(value)) };
-        let n = n.ok_or_else(|| Error::new(libc::EINVAL, "pmem_sys_set_option", "name NULL", "a knob name is required"))?;
+        let n = n.ok_or_else(|| {
+            Error::new(
+                libc::EINVAL,
+                "pmem_sys_set_option",
+                "name NULL",
+                "a knob name is required",
+            )
+        })?;
         let name = n.to_string_lossy();
         let value = v.map(|v| v.to_string_lossy());
-        knobs::set_option(&name, value.as_deref()).map(|()| 0).map_err(|e| match e {
-            KnobError::UnknownName => Error::new(libc::EINVAL, "pmem_sys_set_option", format_args!("name {name:?}"), "not a knob of pmem-sys"),
-            KnobError::Malformed(why) => {
-                Error::new(libc::EINVAL, "pmem_sys_set_option", format_args!("value {:?} for {name}", value.as_deref().unwrap_or("")), why)
-            }
-        })
+        knobs::set_option(&name, value.as_deref())
+            .map(|()| 0)
+            .map_err(|e| match e {
+                KnobError::UnknownName => Error::new(
+                    libc::EINVAL,
+                    "pmem_sys_set_option",
+                    format_args!("name {name:?}"),
+                    "not a knob of pmem-sys",
+                ),
+                KnobError::Malformed(why) => Error::new(
+                    libc::EINVAL,
+                    "pmem_sys_set_option",
+                    format_args!("value {:?} for {name}", value.as_deref().unwrap_or("")),
+                    why,
+                ),
+            })
     })
 }
 
@@ -563,12 +627,25 @@ pub unsafe extern "C" fn pmem_sys_set_option(name: *const c_char, value: *const 
 pub unsafe extern "C" fn pmem_sys_get_option(name: *const c_char) -> *const c_char {
     guard("pmem_sys_get_option", core::ptr::null(), || {
         // SAFETY: the caller's contract.
-        let n = unsafe { arg_str(name) }
-            .ok_or_else(|| Error::new(libc::EINVAL, "pmem_sys_get_option", "name NULL", "a knob name is required"))?;
+        let n = unsafe { arg_str(name) }.ok_or_else(|| {
+            Error::new(
+                libc::EINVAL,
+                "pmem_sys_get_option",
+                "name NULL",
+                "a knob name is required",
+            )
+        })?;
         let name = n.to_string_lossy();
         knobs::get_option(&name)
             .map(|v| thread_string(&v))
-            .ok_or_else(|| Error::new(libc::EINVAL, "pmem_sys_get_option", format_args!("name {name:?}"), "not a knob of pmem-sys"))
+            .ok_or_else(|| {
+                Error::new(
+                    libc::EINVAL,
+                    "pmem_sys_get_option",
+                    format_args!("name {name:?}"),
+                    "not a knob of pmem-sys",
+                )
+            })
     })
 }
 
@@ -579,14 +656,18 @@ mod tests {
 
     #[test]
     fn version_constants_match_the_crate() {
-        let v = format!("{PMEM_SYS_VERSION_MAJOR}.{PMEM_SYS_VERSION_MINOR}.{PMEM_SYS_VERSION_PATCH}");
+        let v =
+            format!("{PMEM_SYS_VERSION_MAJOR}.{PMEM_SYS_VERSION_MINOR}.{PMEM_SYS_VERSION_PATCH}");
         assert_eq!(v, env!("CARGO_PKG_VERSION"));
     }
 
     #[test]
     fn constants_match_the_rust_side() {
         assert_eq!(PMEM_SYS_GRANULARITY_BYTE, Granularity::Byte as c_int);
-        assert_eq!(PMEM_SYS_GRANULARITY_CACHE_LINE, Granularity::CacheLine as c_int);
+        assert_eq!(
+            PMEM_SYS_GRANULARITY_CACHE_LINE,
+            Granularity::CacheLine as c_int
+        );
         assert_eq!(PMEM_SYS_GRANULARITY_PAGE, Granularity::Page as c_int);
         assert_eq!(PMEM_SYS_FILE_CREATE, MapFlags::CREATE);
         assert_eq!(PMEM_SYS_FILE_EXCL, MapFlags::EXCL);

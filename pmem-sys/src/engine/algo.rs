@@ -232,7 +232,12 @@ pub const NOFLUSH_NT_MIN: usize = 4 << 20;
 #[inline(always)]
 fn use_nt<const NT: bool, F: Flush>(n: usize) -> bool {
     let threshold = super::movnt_threshold_fast();
-    NT && n >= if F::ACTIVE { threshold } else { threshold.max(NOFLUSH_NT_MIN) }
+    NT && n
+        >= if F::ACTIVE {
+            threshold
+        } else {
+            threshold.max(NOFLUSH_NT_MIN)
+        }
 }
 
 /// Whether a partial line `[d, d + n)` is whole aligned 8-byte words,
@@ -411,7 +416,11 @@ unsafe fn move_piece<V: Vector, F: Flush>(d: *mut u8, s: *const u8, len: usize, 
 /// `s` readable and `d` writable for `n` bytes (they may overlap); the
 /// instruction sets are available.
 #[inline(always)]
-pub(crate) unsafe fn r#move<V: Vector, F: Flush, const NT: bool>(d: *mut u8, s: *const u8, n: usize) {
+pub(crate) unsafe fn r#move<V: Vector, F: Flush, const NT: bool>(
+    d: *mut u8,
+    s: *const u8,
+    n: usize,
+) {
     let (du, su) = (d as usize, s as usize);
     if du == su || du.abs_diff(su) >= n {
         if du != su {
@@ -451,7 +460,6 @@ pub(crate) unsafe fn r#move<V: Vector, F: Flush, const NT: bool>(d: *mut u8, s: 
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

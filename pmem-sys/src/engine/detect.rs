@@ -40,7 +40,11 @@ impl Features {
             (self.clwb, "clwb"),
             (self.dc_cvap, "dcpop"),
         ];
-        all.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect::<Vec<_>>().join(" ")
+        all.iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -53,7 +57,7 @@ pub fn features() -> &'static Features {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 fn detect() -> Features {
-    use core::arch::x86_64::{CpuidResult, __cpuid_count};
+    use core::arch::x86_64::{__cpuid_count, CpuidResult};
 
     fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
         // SAFETY: CPUID exists on every x86_64 CPU; asking for a leaf beyond
@@ -81,7 +85,16 @@ fn detect() -> Features {
     // "AuthenticAMD": EBX, EDX, ECX.
     let amd = leaf0.ebx == 0x6874_7541 && leaf0.edx == 0x6974_6e65 && leaf0.ecx == 0x444d_4163;
     let l1 = cpuid(1, 0);
-    let l7 = if max_leaf >= 7 { cpuid(7, 0) } else { CpuidResult { eax: 0, ebx: 0, ecx: 0, edx: 0 } };
+    let l7 = if max_leaf >= 7 {
+        cpuid(7, 0)
+    } else {
+        CpuidResult {
+            eax: 0,
+            ebx: 0,
+            ecx: 0,
+            edx: 0,
+        }
+    };
 
     let osxsave = bit(l1.ecx, 27);
     let xcr0 = if osxsave { xcr0() } else { 0 };
@@ -111,7 +124,10 @@ fn detect() -> Features {
     #[allow(unsafe_code)]
     // SAFETY: getauxval has no preconditions; it returns 0 for unknown types.
     let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) };
-    Features { dc_cvap: hwcap & HWCAP_DCPOP != 0, ..Features::default() }
+    Features {
+        dc_cvap: hwcap & HWCAP_DCPOP != 0,
+        ..Features::default()
+    }
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -141,13 +157,21 @@ mod tests {
             ("avx512f", f.avx512f),
         ];
         for (name, ours) in checks {
-            assert_eq!(flags.contains(&name), ours, "{name}: /proc/cpuinfo vs CPUID");
+            assert_eq!(
+                flags.contains(&name),
+                ours,
+                "{name}: /proc/cpuinfo vs CPUID"
+            );
         }
     }
 
     #[test]
     fn names_list_what_is_present() {
-        let f = Features { sse2: true, clwb: true, ..Features::default() };
+        let f = Features {
+            sse2: true,
+            clwb: true,
+            ..Features::default()
+        };
         assert_eq!(f.names(), "sse2 clwb");
     }
 }

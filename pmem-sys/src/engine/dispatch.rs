@@ -3,7 +3,7 @@
 //! resolver trampolines, ifunc-style: the first call detects, selects,
 //! stores and forwards; every later call is one load and one indirect call.
 
-use super::{detect, knobs, Features, Knobs, Ops};
+use super::{Features, Knobs, Ops, detect, knobs};
 use crate::arch;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -90,7 +90,14 @@ pub fn select_x86_64(f: &Features, k: &Knobs) -> (CopyTier, FlushKind) {
 
 /// The aarch64 ladder: temporal copies, DC CVAP where present.
 pub fn select_aarch64(f: &Features, _k: &Knobs) -> (CopyTier, FlushKind) {
-    (CopyTier::Temporal, if f.dc_cvap { FlushKind::DcCvap } else { FlushKind::DcCvac })
+    (
+        CopyTier::Temporal,
+        if f.dc_cvap {
+            FlushKind::DcCvap
+        } else {
+            FlushKind::DcCvac
+        },
+    )
 }
 
 /// The selection for this architecture.
@@ -121,11 +128,7 @@ pub fn select(f: &Features, k: &Knobs) -> (CopyTier, FlushKind) {
 /// on Intel Optane a partial-line non-temporal write is a read-modify-write
 /// in the module. `PMEM_SYS_MOVNT_THRESHOLD` overrides both.
 pub fn default_threshold(f: &Features) -> usize {
-    if f.amd {
-        8
-    } else {
-        256
-    }
+    if f.amd { 8 } else { 256 }
 }
 
 /// The table for a (copy, flush) pair, if this build has one.
@@ -159,7 +162,12 @@ pub fn runnable(copy: CopyTier, flush: FlushKind, f: &Features) -> Option<&'stat
 
 /// Every (copy, flush) pair this build has a table for.
 pub fn all_pairs() -> Vec<(CopyTier, FlushKind)> {
-    let copies = [CopyTier::Avx512f, CopyTier::Avx2, CopyTier::Sse2, CopyTier::Temporal];
+    let copies = [
+        CopyTier::Avx512f,
+        CopyTier::Avx2,
+        CopyTier::Sse2,
+        CopyTier::Temporal,
+    ];
     let flushes = [
         FlushKind::Clwb,
         FlushKind::ClflushOpt,
@@ -210,7 +218,10 @@ pub(crate) fn reselect(k: &Knobs) -> &'static Ops {
     let f = detect::features();
     let (copy, flush) = select(f, k);
     let t = table(copy, flush).expect("select returns only pairs that have a table");
-    THRESHOLD.store(k.movnt_threshold.unwrap_or_else(|| default_threshold(f)), Ordering::Relaxed);
+    THRESHOLD.store(
+        k.movnt_threshold.unwrap_or_else(|| default_threshold(f)),
+        Ordering::Relaxed,
+    );
     CURRENT.store(t as *const Ops as *mut Ops, Ordering::Release);
     t
 }
@@ -314,40 +325,104 @@ mod tests {
 
     #[test]
     fn ladder_takes_the_best_rung() {
-        assert_eq!(select_x86_64(&all_x86(), &Knobs::default()), (CopyTier::Avx512f, FlushKind::Clwb));
-        let f = Features { avx512f: false, clwb: false, ..all_x86() };
-        assert_eq!(select_x86_64(&f, &Knobs::default()), (CopyTier::Avx2, FlushKind::ClflushOpt));
-        let f = Features { sse2: true, clflush: true, ..Features::default() };
-        assert_eq!(select_x86_64(&f, &Knobs::default()), (CopyTier::Sse2, FlushKind::Clflush));
-        assert_eq!(select_x86_64(&Features::default(), &Knobs::default()), (CopyTier::Temporal, FlushKind::Clflush));
+        assert_eq!(
+            select_x86_64(&all_x86(), &Knobs::default()),
+            (CopyTier::Avx512f, FlushKind::Clwb)
+        );
+        let f = Features {
+            avx512f: false,
+            clwb: false,
+            ..all_x86()
+        };
+        assert_eq!(
+            select_x86_64(&f, &Knobs::default()),
+            (CopyTier::Avx2, FlushKind::ClflushOpt)
+        );
+        let f = Features {
+            sse2: true,
+            clflush: true,
+            ..Features::default()
+        };
+        assert_eq!(
+            select_x86_64(&f, &Knobs::default()),
+            (CopyTier::Sse2, FlushKind::Clflush)
+        );
+        assert_eq!(
+            select_x86_64(&Features::default(), &Knobs::default()),
+            (CopyTier::Temporal, FlushKind::Clflush)
+        );
     }
 
     #[test]
     fn each_knob_removes_only_its_own_rung() {
         let f = all_x86();
-        assert_eq!(select_x86_64(&f, &knobs(&["PMEM_SYS_NO_AVX2"])).0, CopyTier::Avx512f, "AVX-512 present but AVX2 disabled");
-        assert_eq!(select_x86_64(&f, &knobs(&["PMEM_SYS_NO_AVX512F"])).0, CopyTier::Avx2, "AVX-512 present but disabled");
-        assert_eq!(select_x86_64(&f, &knobs(&["PMEM_SYS_NO_AVX512F", "PMEM_SYS_NO_AVX2"])).0, CopyTier::Sse2);
-        assert_eq!(select_x86_64(&f, &knobs(&["PMEM_SYS_NO_MOVNT"])), (CopyTier::Temporal, FlushKind::Clwb));
-        assert_eq!(select_x86_64(&f, &knobs(&["PMEM_SYS_NO_CLWB"])).1, FlushKind::ClflushOpt);
-        assert_eq!(select_x86_64(&f, &knobs(&["PMEM_SYS_NO_CLFLUSHOPT"])).1, FlushKind::Clwb);
-        assert_eq!(select_x86_64(&f, &knobs(&["PMEM_SYS_NO_CLWB", "PMEM_SYS_NO_CLFLUSHOPT"])).1, FlushKind::Clflush);
-        let no_avx512_hw = Features { avx512f: false, ..f };
-        assert_eq!(select_x86_64(&no_avx512_hw, &knobs(&["PMEM_SYS_NO_AVX2"])).0, CopyTier::Sse2);
+        assert_eq!(
+            select_x86_64(&f, &knobs(&["PMEM_SYS_NO_AVX2"])).0,
+            CopyTier::Avx512f,
+            "AVX-512 present but AVX2 disabled"
+        );
+        assert_eq!(
+            select_x86_64(&f, &knobs(&["PMEM_SYS_NO_AVX512F"])).0,
+            CopyTier::Avx2,
+            "AVX-512 present but disabled"
+        );
+        assert_eq!(
+            select_x86_64(&f, &knobs(&["PMEM_SYS_NO_AVX512F", "PMEM_SYS_NO_AVX2"])).0,
+            CopyTier::Sse2
+        );
+        assert_eq!(
+            select_x86_64(&f, &knobs(&["PMEM_SYS_NO_MOVNT"])),
+            (CopyTier::Temporal, FlushKind::Clwb)
+        );
+        assert_eq!(
+            select_x86_64(&f, &knobs(&["PMEM_SYS_NO_CLWB"])).1,
+            FlushKind::ClflushOpt
+        );
+        assert_eq!(
+            select_x86_64(&f, &knobs(&["PMEM_SYS_NO_CLFLUSHOPT"])).1,
+            FlushKind::Clwb
+        );
+        assert_eq!(
+            select_x86_64(&f, &knobs(&["PMEM_SYS_NO_CLWB", "PMEM_SYS_NO_CLFLUSHOPT"])).1,
+            FlushKind::Clflush
+        );
+        let no_avx512_hw = Features {
+            avx512f: false,
+            ..f
+        };
+        assert_eq!(
+            select_x86_64(&no_avx512_hw, &knobs(&["PMEM_SYS_NO_AVX2"])).0,
+            CopyTier::Sse2
+        );
     }
 
     #[test]
     fn aarch64_ladder() {
-        let f = Features { dc_cvap: true, ..Features::default() };
-        assert_eq!(select_aarch64(&f, &Knobs::default()), (CopyTier::Temporal, FlushKind::DcCvap));
-        assert_eq!(select_aarch64(&Features::default(), &Knobs::default()), (CopyTier::Temporal, FlushKind::DcCvac));
+        let f = Features {
+            dc_cvap: true,
+            ..Features::default()
+        };
+        assert_eq!(
+            select_aarch64(&f, &Knobs::default()),
+            (CopyTier::Temporal, FlushKind::DcCvap)
+        );
+        assert_eq!(
+            select_aarch64(&Features::default(), &Knobs::default()),
+            (CopyTier::Temporal, FlushKind::DcCvac)
+        );
     }
 
     /// Every table of this architecture is reachable from some (features,
     /// knobs) pair, and every selection has a table.
     #[test]
     fn every_table_is_reachable_and_every_selection_exists() {
-        let names = ["PMEM_SYS_NO_AVX512F", "PMEM_SYS_NO_AVX2", "PMEM_SYS_NO_MOVNT", "PMEM_SYS_NO_CLWB", "PMEM_SYS_NO_CLFLUSHOPT"];
+        let names = [
+            "PMEM_SYS_NO_AVX512F",
+            "PMEM_SYS_NO_AVX2",
+            "PMEM_SYS_NO_MOVNT",
+            "PMEM_SYS_NO_CLWB",
+            "PMEM_SYS_NO_CLFLUSHOPT",
+        ];
         let mut reached = HashSet::new();
         for fbits in 0u32..(1 << 8) {
             let f = Features {
@@ -362,7 +437,12 @@ mod tests {
                 avx: fbits & 2 != 0,
             };
             for kbits in 0u32..(1 << names.len()) {
-                let set: Vec<&str> = names.iter().enumerate().filter(|(i, _)| kbits & (1 << i) != 0).map(|(_, n)| *n).collect();
+                let set: Vec<&str> = names
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| kbits & (1 << i) != 0)
+                    .map(|(_, n)| *n)
+                    .collect();
                 let pair = select(&f, &knobs(&set));
                 assert!(table(pair.0, pair.1).is_some(), "{pair:?} has no table");
                 reached.insert(pair);
@@ -384,7 +464,13 @@ mod tests {
 
     #[test]
     fn threshold_defaults_by_vendor() {
-        assert_eq!(default_threshold(&Features { amd: true, ..Features::default() }), 8);
+        assert_eq!(
+            default_threshold(&Features {
+                amd: true,
+                ..Features::default()
+            }),
+            8
+        );
         assert_eq!(default_threshold(&Features::default()), 256);
     }
 }

@@ -80,9 +80,10 @@ impl Knobs {
             "PMEM_SYS_FORCE_GRANULARITY" => {
                 self.force_granularity = match v {
                     None | Some("") => None,
-                    Some(s) => Some(Granularity::parse(s).ok_or(KnobError::Malformed(
-                        "expected byte, cache_line or page",
-                    ))?),
+                    Some(s) => Some(
+                        Granularity::parse(s)
+                            .ok_or(KnobError::Malformed("expected byte, cache_line or page"))?,
+                    ),
                 }
             }
             "PMEM_SYS_SYSFS_ROOT" => {
@@ -109,9 +110,9 @@ impl Knobs {
             "PMEM_SYS_NO_CLWB" => b(self.no_clwb),
             "PMEM_SYS_NO_CLFLUSHOPT" => b(self.no_clflushopt),
             "PMEM_SYS_MOVNT_THRESHOLD" => crate::engine::movnt_threshold().to_string(),
-            "PMEM_SYS_FORCE_GRANULARITY" => {
-                self.force_granularity.map_or(String::new(), |g| g.name().to_owned())
-            }
+            "PMEM_SYS_FORCE_GRANULARITY" => self
+                .force_granularity
+                .map_or(String::new(), |g| g.name().to_owned()),
             "PMEM_SYS_SYSFS_ROOT" => self.sysfs_root().to_owned(),
             _ => return None,
         })
@@ -154,7 +155,11 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
     let state = guard.get_or_insert_with(|| {
         let (knobs, malformed) = Knobs::from_lookup(|n| std::env::var(n).ok());
-        State { knobs, malformed, set_at_run_time: Vec::new() }
+        State {
+            knobs,
+            malformed,
+            set_at_run_time: Vec::new(),
+        }
     });
     f(state)
 }
@@ -197,7 +202,11 @@ pub fn report() -> String {
         for name in NAMES {
             let (ours, def) = (s.knobs.get_raw(name), default.get_raw(name));
             if ours != def {
-                let how = if s.set_at_run_time.contains(&name) { "set at run time" } else { "from the environment" };
+                let how = if s.set_at_run_time.contains(&name) {
+                    "set at run time"
+                } else {
+                    "from the environment"
+                };
                 lines.push(format!("{name}={ours} ({how})"));
             }
         }
@@ -210,7 +219,9 @@ impl Knobs {
     /// Like [`Knobs::get`], but the threshold reads as set ("" when unset).
     fn get_raw(&self, name: &str) -> String {
         if name == "PMEM_SYS_MOVNT_THRESHOLD" {
-            return self.movnt_threshold.map_or(String::new(), |t| t.to_string());
+            return self
+                .movnt_threshold
+                .map_or(String::new(), |t| t.to_string());
         }
         self.get(name).unwrap_or_default()
     }
@@ -231,14 +242,23 @@ mod tests {
         k.set("PMEM_SYS_NO_AVX2", None).unwrap();
         assert!(!k.no_avx2);
         for bad in ["yes", "2", "true", "-1", "01"] {
-            assert!(matches!(k.set("PMEM_SYS_NO_CLWB", Some(bad)), Err(KnobError::Malformed(_))), "{bad}");
+            assert!(
+                matches!(
+                    k.set("PMEM_SYS_NO_CLWB", Some(bad)),
+                    Err(KnobError::Malformed(_))
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn unknown_names_are_refused() {
         let mut k = Knobs::default();
-        assert_eq!(k.set("PMEM_SYS_NO_AVX3", Some("1")), Err(KnobError::UnknownName));
+        assert_eq!(
+            k.set("PMEM_SYS_NO_AVX3", Some("1")),
+            Err(KnobError::UnknownName)
+        );
         assert_eq!(k.get("PMEM_NO_MOVNT"), None);
     }
 
@@ -248,8 +268,13 @@ mod tests {
         k.set("PMEM_SYS_MOVNT_THRESHOLD", Some("4096")).unwrap();
         assert_eq!(k.movnt_threshold, Some(4096));
         assert!(k.set("PMEM_SYS_MOVNT_THRESHOLD", Some("4k")).is_err());
-        assert_eq!(k.movnt_threshold, Some(4096), "a refused value changes nothing");
-        k.set("PMEM_SYS_FORCE_GRANULARITY", Some("cache_line")).unwrap();
+        assert_eq!(
+            k.movnt_threshold,
+            Some(4096),
+            "a refused value changes nothing"
+        );
+        k.set("PMEM_SYS_FORCE_GRANULARITY", Some("cache_line"))
+            .unwrap();
         assert_eq!(k.force_granularity, Some(Granularity::CacheLine));
         assert!(k.set("PMEM_SYS_FORCE_GRANULARITY", Some("line")).is_err());
         assert!(k.set("PMEM_SYS_SYSFS_ROOT", Some("relative/sys")).is_err());
@@ -268,6 +293,10 @@ mod tests {
         let (k, bad) = Knobs::from_lookup(env);
         assert!(k.no_avx2 && !k.no_clwb && k.movnt_threshold.is_none());
         assert_eq!(bad.len(), 2);
-        assert!(bad[0].starts_with("PMEM_SYS_NO_CLWB=\"yes\" ignored"), "{}", bad[0]);
+        assert!(
+            bad[0].starts_with("PMEM_SYS_NO_CLWB=\"yes\" ignored"),
+            "{}",
+            bad[0]
+        );
     }
 }

@@ -17,7 +17,7 @@ pub mod trace;
 
 pub use algo::NOFLUSH_NT_MIN;
 pub use detect::Features;
-pub use dispatch::{select, CopyTier, FlushKind};
+pub use dispatch::{CopyTier, FlushKind, select};
 pub use knobs::Knobs;
 
 /// `copy(dst, src, n)` and `move(dst, src, n)`.

@@ -101,17 +101,29 @@ mod imp {
     /// the caller's plain pointer writes with it, before asking the engine
     /// to write them back.
     pub fn note_store(addr: *const u8, len: usize) {
-        push(Event::Store { addr: addr as usize, len });
+        push(Event::Store {
+            addr: addr as usize,
+            len,
+        });
     }
 
     pub(crate) fn store(p: *const u8, len: usize) {
-        push(Event::Store { addr: p as usize, len });
+        push(Event::Store {
+            addr: p as usize,
+            len,
+        });
     }
     pub(crate) fn stream(p: *const u8, len: usize) {
-        push(Event::Stream { addr: p as usize, len });
+        push(Event::Stream {
+            addr: p as usize,
+            len,
+        });
     }
     pub(crate) fn flush(p: *const u8, len: usize) {
-        push(Event::Flush { addr: p as usize, len });
+        push(Event::Flush {
+            addr: p as usize,
+            len,
+        });
     }
     pub(crate) fn fence() {
         push(Event::Fence);
@@ -202,9 +214,21 @@ mod imp {
 
     /// Writes `[dst+a, dst+b) = [0x.., 0x..)`.
     pub fn describe_range(dst: usize, start: isize, end: isize) -> String {
-        let rel = |o: isize| if o < 0 { format!("dst-{}", o.unsigned_abs()) } else { format!("dst+{o}") };
+        let rel = |o: isize| {
+            if o < 0 {
+                format!("dst-{}", o.unsigned_abs())
+            } else {
+                format!("dst+{o}")
+            }
+        };
         let abs = |o: isize| dst.wrapping_add_signed(o);
-        format!("[{}, {}) = [{:#x}, {:#x})", rel(start), rel(end), abs(start), abs(end))
+        format!(
+            "[{}, {}) = [{:#x}, {:#x})",
+            rel(start),
+            rel(end),
+            abs(start),
+            abs(end)
+        )
     }
 
     /// The checker, holding its scratch buffers so that a test can judge
@@ -239,13 +263,23 @@ mod imp {
 
         /// Judges `events`, the record of one operation on
         /// `[dst, dst + len)` followed by its fence.
-        pub fn check(&mut self, events: &[Event], dst: usize, len: usize, rule: Rule) -> Result<Summary, Vec<Violation>> {
+        pub fn check(
+            &mut self,
+            events: &[Event],
+            dst: usize,
+            len: usize,
+            rule: Rule,
+        ) -> Result<Summary, Vec<Violation>> {
             let mut bad = Vec::new();
             let mut sum = Summary::default();
             let end = dst + len;
             // The window: every line that holds a byte of the destination.
             let lo = dst & !(LINE - 1);
-            let hi = if len == 0 { lo } else { (end + LINE - 1) & !(LINE - 1) };
+            let hi = if len == 0 {
+                lo
+            } else {
+                (end + LINE - 1) & !(LINE - 1)
+            };
             let nlines = (hi - lo) / LINE;
             self.last_write.clear();
             self.last_write.resize(len, 0);
@@ -265,7 +299,10 @@ mod imp {
                     start,
                     end,
                     event: Some(event),
-                    message: format!("bytes {}: {what} (event #{event})", describe_range(dst, start, end)),
+                    message: format!(
+                        "bytes {}: {what} (event #{event})",
+                        describe_range(dst, start, end)
+                    ),
                 });
             };
 
@@ -282,10 +319,22 @@ mod imp {
                         let what = if nt { "non-temporal store" } else { "store" };
                         let (a, b) = (addr, addr + n);
                         if a < dst {
-                            report(Kind::StoreOutside, a, b.min(dst), i, format!("{what} outside the destination (before its start)"));
+                            report(
+                                Kind::StoreOutside,
+                                a,
+                                b.min(dst),
+                                i,
+                                format!("{what} outside the destination (before its start)"),
+                            );
                         }
                         if b > end {
-                            report(Kind::StoreOutside, a.max(end), b, i, format!("{what} outside the destination (past its end)"));
+                            report(
+                                Kind::StoreOutside,
+                                a.max(end),
+                                b,
+                                i,
+                                format!("{what} outside the destination (past its end)"),
+                            );
                         }
                         let (a, b) = (a.max(dst), b.min(end));
                         if a < b {
@@ -301,21 +350,47 @@ mod imp {
                     Event::Flush { addr, len: n } => {
                         sum.flushes += 1;
                         if rule == Rule::NoFlush {
-                            report(Kind::FlushForbidden, addr, addr + n, i, "written back by an operation that must not flush".into());
+                            report(
+                                Kind::FlushForbidden,
+                                addr,
+                                addr + n,
+                                i,
+                                "written back by an operation that must not flush".into(),
+                            );
                             continue;
                         }
                         if n != LINE || addr % LINE != 0 {
-                            report(Kind::FlushMalformed, addr, addr + n, i, format!("write-back of {n} bytes, not one aligned {LINE}-byte line"));
+                            report(
+                                Kind::FlushMalformed,
+                                addr,
+                                addr + n,
+                                i,
+                                format!(
+                                    "write-back of {n} bytes, not one aligned {LINE}-byte line"
+                                ),
+                            );
                             continue;
                         }
                         if addr < lo || addr >= hi {
-                            report(Kind::FlushOutside, addr, addr + n, i, "line written back holds no byte of the destination".into());
+                            report(
+                                Kind::FlushOutside,
+                                addr,
+                                addr + n,
+                                i,
+                                "line written back holds no byte of the destination".into(),
+                            );
                             continue;
                         }
                         let l = (addr - lo) / LINE;
                         if self.last_flush[l] != 0 {
                             let first = self.last_flush[l] - 1;
-                            report(Kind::FlushTwice, addr, addr + n, i, format!("line written back twice (first at event #{first})"));
+                            report(
+                                Kind::FlushTwice,
+                                addr,
+                                addr + n,
+                                i,
+                                format!("line written back twice (first at event #{first})"),
+                            );
                         } else if !self.dirty[l] {
                             report(Kind::FlushClean, addr, addr + n, i, "line written back with no ordinary store to write back (never written, or written only by non-temporal stores)".into());
                         }
@@ -353,7 +428,8 @@ mod imp {
                     Verdict::Durable
                 }
             };
-            let same_kind = |x: Verdict, y: Verdict| core::mem::discriminant(&x) == core::mem::discriminant(&y);
+            let same_kind =
+                |x: Verdict, y: Verdict| core::mem::discriminant(&x) == core::mem::discriminant(&y);
             let mut b = 0;
             while b < len {
                 let v = verdict(b);
@@ -370,47 +446,79 @@ mod imp {
                     Verdict::NotFlushed { store } => (
                         Kind::NotFlushed,
                         Some(store as usize - 1),
-                        format!("written by ordinary stores (the first at event #{}) and never written back", store - 1),
+                        format!(
+                            "written by ordinary stores (the first at event #{}) and never written back",
+                            store - 1
+                        ),
                     ),
                     Verdict::FlushBeforeStore { store, flush } => (
                         Kind::FlushBeforeStore,
                         Some(store as usize - 1),
-                        format!("line written back (event #{}) before the last ordinary store to it (event #{})", flush - 1, store - 1),
+                        format!(
+                            "line written back (event #{}) before the last ordinary store to it (event #{})",
+                            flush - 1,
+                            store - 1
+                        ),
                     ),
                     Verdict::NotFenced { event } => (
                         Kind::NotFenced,
                         Some(event as usize - 1),
                         if last_fence == 0 {
-                            format!("no fence at all after the event that makes them durable (the first at event #{})", event - 1)
+                            format!(
+                                "no fence at all after the event that makes them durable (the first at event #{})",
+                                event - 1
+                            )
                         } else {
-                            format!("made durable (event #{}) after the last fence (event #{})", event - 1, last_fence - 1)
+                            format!(
+                                "made durable (event #{}) after the last fence (event #{})",
+                                event - 1,
+                                last_fence - 1
+                            )
                         },
                     ),
                 };
                 let (start, end) = (b as isize, e as isize);
-                bad.push(Violation { kind, start, end, event, message: format!("bytes {}: {what}", describe_range(dst, start, end)) });
+                bad.push(Violation {
+                    kind,
+                    start,
+                    end,
+                    event,
+                    message: format!("bytes {}: {what}", describe_range(dst, start, end)),
+                });
                 b = e;
             }
-            sum.streamed_bytes = self.streamed.iter().zip(&self.last_write).filter(|(s, w)| **s && **w != 0).count();
-            if bad.is_empty() {
-                Ok(sum)
-            } else {
-                Err(bad)
-            }
+            sum.streamed_bytes = self
+                .streamed
+                .iter()
+                .zip(&self.last_write)
+                .filter(|(s, w)| **s && **w != 0)
+                .count();
+            if bad.is_empty() { Ok(sum) } else { Err(bad) }
         }
     }
 
     /// Judges one record with a fresh [`Checker`].
-    pub fn check(events: &[Event], dst: usize, len: usize, rule: Rule) -> Result<Summary, Vec<Violation>> {
+    pub fn check(
+        events: &[Event],
+        dst: usize,
+        len: usize,
+        rule: Rule,
+    ) -> Result<Summary, Vec<Violation>> {
         Checker::new().check(events, dst, len, rule)
     }
 
     /// Joins violations into one report, one per line.
     pub fn render(v: &[Violation]) -> String {
-        v.iter().map(|x| x.message.as_str()).collect::<Vec<_>>().join("\n")
+        v.iter()
+            .map(|x| x.message.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
 pub(crate) use imp::*;
 #[cfg(feature = "record")]
-pub use imp::{check, describe_range, note_store, render, start, take, Checker, Event, Kind, Rule, Summary, Violation, LINE};
+pub use imp::{
+    Checker, Event, Kind, LINE, Rule, Summary, Violation, check, describe_range, note_store,
+    render, start, take,
+};

@@ -241,11 +241,14 @@ fn install_slow() {
                 }
                 (*PREVIOUS.0.get()).write(old);
                 let mut new: libc::sigaction = core::mem::zeroed();
-                new.sa_sigaction = on_sigbus as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as usize;
+                new.sa_sigaction =
+                    on_sigbus as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as usize;
                 // The previous handler runs inside ours: give it the mask
                 // and the blocking behaviour it asked for.
                 new.sa_mask = old.sa_mask;
-                new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | (old.sa_flags & (libc::SA_RESTART | libc::SA_NODEFER));
+                new.sa_flags = libc::SA_SIGINFO
+                    | libc::SA_ONSTACK
+                    | (old.sa_flags & (libc::SA_RESTART | libc::SA_NODEFER));
                 let mut replaced: libc::sigaction = core::mem::zeroed();
                 if libc::sigaction(libc::SIGBUS, &new, &mut replaced) != 0 {
                     break;
@@ -273,9 +276,13 @@ fn pin_this_object() {
     // with RTLD_NOLOAD never loads anything new.
     unsafe {
         let mut info: libc::Dl_info = core::mem::zeroed();
-        let here = on_sigbus as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as *const c_void;
+        let here =
+            on_sigbus as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as *const c_void;
         if libc::dladdr(here, &mut info) != 0 && !info.dli_fname.is_null() {
-            libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE);
+            libc::dlopen(
+                info.dli_fname,
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            );
         }
     }
 }
@@ -344,7 +351,8 @@ pub(crate) unsafe fn copy_checked(
             |off, len| {
                 if len >= 4 {
                     let mut v = 0u32;
-                    copy_mc((&mut v as *mut u32).cast(), src.add(off), 4) == 0 && probe(dst.add(off), v)
+                    copy_mc((&mut v as *mut u32).cast(), src.add(off), 4) == 0
+                        && probe(dst.add(off), v)
                 } else {
                     copy_mc(dst.add(off), src.add(off), 1) == 0
                 }
@@ -359,7 +367,12 @@ pub(crate) unsafe fn copy_checked(
 /// # Safety
 /// `dst` writable for `n` bytes, except for pages that raise `SIGBUS`;
 /// `set` has the contract of `memset_pmem`.
-pub(crate) unsafe fn set_checked(dst: *mut u8, c: u8, n: usize, set: unsafe fn(*mut u8, u8, usize)) -> Result<(), usize> {
+pub(crate) unsafe fn set_checked(
+    dst: *mut u8,
+    c: u8,
+    n: usize,
+    set: unsafe fn(*mut u8, u8, usize),
+) -> Result<(), usize> {
     if GUARDED && n != 0 {
         if let Some(g) = mapping::special_granularity(dst as usize) {
             // The guarded copy from a filled buffer, a chunk at a time.
@@ -382,7 +395,13 @@ pub(crate) unsafe fn set_checked(dst: *mut u8, c: u8, n: usize, set: unsafe fn(*
         by_checked_pages(
             dst,
             n,
-            |off, len| if len >= 4 { probe(dst.add(off), u32::from_ne_bytes([c; 4])) } else { copy_mc(dst.add(off), &c, 1) == 0 },
+            |off, len| {
+                if len >= 4 {
+                    probe(dst.add(off), u32::from_ne_bytes([c; 4]))
+                } else {
+                    copy_mc(dst.add(off), &c, 1) == 0
+                }
+            },
             |off, len| set(dst.add(off), c, len),
         )
     }
@@ -392,16 +411,17 @@ pub(crate) unsafe fn set_checked(dst: *mut u8, c: u8, n: usize, set: unsafe fn(*
 /// bytes not written: on a page-granular mapping the written part is
 /// remembered for `wmb_pmem`'s msync; on a byte-granular one a visible
 /// store is durable and nothing is left to do.
-fn finish_unflushed(g: mapping::Granularity, dst: *mut u8, n: usize, left: usize) -> Result<(), usize> {
+fn finish_unflushed(
+    g: mapping::Granularity,
+    dst: *mut u8,
+    n: usize,
+    left: usize,
+) -> Result<(), usize> {
     let done = n - left;
     if g == mapping::Granularity::Page {
         mapping::dirty::record(dst as usize, done);
     }
-    if left == 0 {
-        Ok(())
-    } else {
-        Err(done)
-    }
+    if left == 0 { Ok(()) } else { Err(done) }
 }
 
 /// Pages probed ahead of each engine call of a checked write.
@@ -509,7 +529,8 @@ unsafe fn chain(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
                 reset_default(sig);
             }
             if prev.sa_flags & libc::SA_SIGINFO != 0 {
-                let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = core::mem::transmute(handler);
+                let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
+                    core::mem::transmute(handler);
                 f(sig, info, ctx);
             } else {
                 let f: extern "C" fn(c_int) = core::mem::transmute(handler);
@@ -570,7 +591,13 @@ mod tests {
         for code in [BUS_ADRALN, BUS_ADRERR, BUS_OBJERR, BUS_MCEERR_AR] {
             assert!(is_synchronous_fault(code), "{code}");
         }
-        for code in [BUS_MCEERR_AO, libc::SI_USER, libc::SI_QUEUE, libc::SI_TKILL, 0x80] {
+        for code in [
+            BUS_MCEERR_AO,
+            libc::SI_USER,
+            libc::SI_QUEUE,
+            libc::SI_TKILL,
+            0x80,
+        ] {
             assert!(!is_synchronous_fault(code), "{code}");
         }
     }
@@ -592,13 +619,30 @@ mod tests {
         let src: Vec<u8> = (0..1200u32).map(|i| (i * 13 + 1) as u8).collect();
         let mut dst = vec![0u8; 1300];
         for n in 0..=1100usize {
-            for (so, d_off) in [(0usize, 0usize), (1, 0), (0, 1), (7, 31), (32, 33), (33, 32)] {
+            for (so, d_off) in [
+                (0usize, 0usize),
+                (1, 0),
+                (0, 1),
+                (7, 31),
+                (32, 33),
+                (33, 32),
+            ] {
                 dst.fill(0);
                 // SAFETY: both buffers hold at least offset + n bytes.
                 let left = unsafe { copy_mc(dst.as_mut_ptr().add(d_off), src.as_ptr().add(so), n) };
                 assert_eq!(left, 0, "n={n}");
-                assert_eq!(&dst[d_off..d_off + n], &src[so..so + n], "n={n} src+{so} dst+{d_off}");
-                assert!(dst[..d_off].iter().chain(&dst[d_off + n..]).all(|&b| b == 0), "n={n}: wrote outside");
+                assert_eq!(
+                    &dst[d_off..d_off + n],
+                    &src[so..so + n],
+                    "n={n} src+{so} dst+{d_off}"
+                );
+                assert!(
+                    dst[..d_off]
+                        .iter()
+                        .chain(&dst[d_off + n..])
+                        .all(|&b| b == 0),
+                    "n={n}: wrote outside"
+                );
             }
         }
     }

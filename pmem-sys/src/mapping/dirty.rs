@@ -4,7 +4,7 @@
 //! the void `wmb_pmem()` is kept for the thread and reported by the next
 //! `pmem_sys_drain()` or `pmem_sys_persist()`.
 
-use super::{registry_region_containing, sys, Granularity};
+use super::{Granularity, registry_region_containing, sys};
 use crate::Error;
 use std::cell::RefCell;
 
@@ -66,7 +66,9 @@ pub(crate) fn sync_dirty() {
     for (s, e) in merge_pages(ranges, sys::page_size()) {
         // Clip to the mapping still registered there: a range of a mapping
         // unmapped since the store needs no sync and must not be touched.
-        let Some(region) = registry_region_containing(s, e) else { continue };
+        let Some(region) = registry_region_containing(s, e) else {
+            continue;
+        };
         if region.granularity != Granularity::Page {
             continue;
         }
@@ -78,7 +80,12 @@ pub(crate) fn sync_dirty() {
             // its own business); there is nothing left to sync through it.
             Err(libc::ENOMEM) => {}
             Err(errno) => {
-                let err = Error::os(errno, "wmb_pmem", format_args!("msync of [{s:#x}, {e:#x})"), "msync failed");
+                let err = Error::os(
+                    errno,
+                    "wmb_pmem",
+                    format_args!("msync of [{s:#x}, {e:#x})"),
+                    "msync failed",
+                );
                 PENDING.with(|p| p.borrow_mut().get_or_insert(err).clone());
             }
         }
@@ -99,7 +106,12 @@ pub(crate) fn sync_before_unmap(start: usize, end: usize) {
     for (s, e) in merge_pages(inside, sys::page_size()) {
         let (s, e) = (s.max(start), e.min(end));
         if let Err(errno) = sys::msync(s, e - s) {
-            let err = Error::os(errno, "memunmap_pmem", format_args!("msync of [{s:#x}, {e:#x})"), "msync failed");
+            let err = Error::os(
+                errno,
+                "memunmap_pmem",
+                format_args!("msync of [{s:#x}, {e:#x})"),
+                "msync failed",
+            );
             PENDING.with(|p| p.borrow_mut().get_or_insert(err).clone());
         }
     }
@@ -121,9 +133,17 @@ mod tests {
 
     #[test]
     fn merging_rounds_to_pages_and_joins_neighbours() {
-        let v = vec![(5000, 5001), (10, 20), (4096, 4100), (3 * 4096 + 1, 3 * 4096 + 2)];
+        let v = vec![
+            (5000, 5001),
+            (10, 20),
+            (4096, 4100),
+            (3 * 4096 + 1, 3 * 4096 + 2),
+        ];
         assert_eq!(merge_pages(v, 4096), vec![(0, 8192), (3 * 4096, 4 * 4096)]);
-        assert_eq!(merge_pages(vec![(0, 4096), (4096, 4097)], 4096), vec![(0, 8192)]);
+        assert_eq!(
+            merge_pages(vec![(0, 4096), (4096, 4097)], 4096),
+            vec![(0, 8192)]
+        );
         assert_eq!(merge_pages(vec![], 4096), vec![]);
     }
 }

@@ -15,17 +15,25 @@ pub struct Domain {
 }
 
 fn read_domain(region_dir: &Path) -> Option<String> {
-    fs::read_to_string(region_dir.join("persistence_domain")).ok().map(|s| s.trim().to_owned())
+    fs::read_to_string(region_dir.join("persistence_domain"))
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 /// The `regionN` directory behind a device (`kind` is `block` or `char`),
 /// found by resolving `/sys/dev/<kind>/<major>:<minor>`.
 pub fn region_of(sysfs_root: &str, kind: &str, major: u32, minor: u32) -> Option<String> {
-    let link = Path::new(sysfs_root).join("dev").join(kind).join(format!("{major}:{minor}"));
+    let link = Path::new(sysfs_root)
+        .join("dev")
+        .join(kind)
+        .join(format!("{major}:{minor}"));
     let real = fs::canonicalize(link).ok()?;
     real.components()
         .filter_map(|c| c.as_os_str().to_str())
-        .find(|c| c.strip_prefix("region").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+        .find(|c| {
+            c.strip_prefix("region")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
         .map(str::to_owned)
 }
 
@@ -35,24 +43,44 @@ pub fn domain(sysfs_root: &str, region: Option<&str>) -> Domain {
     let devices = Path::new(sysfs_root).join("bus/nd/devices");
     if let Some(r) = region {
         if let Some(d) = read_domain(&devices.join(r)) {
-            return Domain { eadr: d == "cpu_cache", note: format!("{r} persistence_domain={d}") };
+            return Domain {
+                eadr: d == "cpu_cache",
+                note: format!("{r} persistence_domain={d}"),
+            };
         }
     }
     let Ok(entries) = fs::read_dir(&devices) else {
-        return Domain { eadr: false, note: format!("no nvdimm bus ({} missing): no eADR", devices.display()) };
+        return Domain {
+            eadr: false,
+            note: format!("no nvdimm bus ({} missing): no eADR", devices.display()),
+        };
     };
     // Real sysfs lists devices as symlinks; anything else is not a region.
     let mut regions: Vec<(String, Option<String>)> = entries
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("region")))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("region"))
+        })
         .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), read_domain(&e.path())))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                read_domain(&e.path()),
+            )
+        })
         .collect();
     regions.sort();
     if regions.is_empty() {
-        return Domain { eadr: false, note: "no nvdimm region found: no eADR".to_owned() };
+        return Domain {
+            eadr: false,
+            note: "no nvdimm region found: no eADR".to_owned(),
+        };
     }
-    let eadr = regions.iter().all(|(_, d)| d.as_deref() == Some("cpu_cache"));
+    let eadr = regions
+        .iter()
+        .all(|(_, d)| d.as_deref() == Some("cpu_cache"));
     let list: Vec<String> = regions
         .iter()
         .map(|(r, d)| match d {
@@ -61,7 +89,10 @@ pub fn domain(sysfs_root: &str, region: Option<&str>) -> Domain {
             None => format!("{r} without persistence_domain"),
         })
         .collect();
-    Domain { eadr, note: list.join(", ") }
+    Domain {
+        eadr,
+        note: list.join(", "),
+    }
 }
 
 #[cfg(test)]
@@ -70,7 +101,11 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     /// Builds a fake sysfs: `regions` are (name, Some(domain) | None, is_symlink).
-    fn fixture(regions: &[(&str, Option<&str>, bool)], extra: &[&str], with_bus: bool) -> tempfile::TempDir {
+    fn fixture(
+        regions: &[(&str, Option<&str>, bool)],
+        extra: &[&str],
+        with_bus: bool,
+    ) -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
         if !with_bus {
             return root;
@@ -80,7 +115,11 @@ mod tests {
         fs::create_dir_all(&devices).unwrap();
         fs::create_dir_all(&real).unwrap();
         for (name, dom, link) in regions {
-            let dir = if *link { real.join(name) } else { devices.join(name) };
+            let dir = if *link {
+                real.join(name)
+            } else {
+                devices.join(name)
+            };
             fs::create_dir_all(&dir).unwrap();
             if let Some(d) = dom {
                 fs::write(dir.join("persistence_domain"), d).unwrap();
@@ -106,29 +145,83 @@ mod tests {
         // 1. no bus directory
         assert!(!eadr(&fixture(&[], &[], false)));
         // 2. regions without persistence_domain
-        assert!(!eadr(&fixture(&[("region0", None, true), ("region1", None, true)], &[], true)));
+        assert!(!eadr(&fixture(
+            &[("region0", None, true), ("region1", None, true)],
+            &[],
+            true
+        )));
         // 3. region entries that are directories, not symlinks: not regions
-        assert!(!eadr(&fixture(&[("region0", Some("cpu_cache"), false)], &[], true)));
+        assert!(!eadr(&fixture(
+            &[("region0", Some("cpu_cache"), false)],
+            &[],
+            true
+        )));
         // 4. other files only
-        assert!(!eadr(&fixture(&[], &["namespace0.0", "btt0.0", "ndbus0"], true)));
+        assert!(!eadr(&fixture(
+            &[],
+            &["namespace0.0", "btt0.0", "ndbus0"],
+            true
+        )));
         // 5. a value of " \n"
-        assert!(!eadr(&fixture(&[("region0", Some(" \n"), true)], &[], true)));
+        assert!(!eadr(&fixture(
+            &[("region0", Some(" \n"), true)],
+            &[],
+            true
+        )));
         // 6. one empty, one memory_controller
-        assert!(!eadr(&fixture(&[("region0", Some(""), true), ("region1", Some("memory_controller\n"), true)], &[], true)));
+        assert!(!eadr(&fixture(
+            &[
+                ("region0", Some(""), true),
+                ("region1", Some("memory_controller\n"), true)
+            ],
+            &[],
+            true
+        )));
         // 7. both cpu_cache: the only BYTE case
-        let both = fixture(&[("region0", Some("cpu_cache\n"), true), ("region1", Some("cpu_cache\n"), true)], &["namespace0.0"], true);
+        let both = fixture(
+            &[
+                ("region0", Some("cpu_cache\n"), true),
+                ("region1", Some("cpu_cache\n"), true),
+            ],
+            &["namespace0.0"],
+            true,
+        );
         let d = domain(both.path().to_str().unwrap(), None);
         assert!(d.eadr);
-        assert_eq!(d.note, "region0 persistence_domain=cpu_cache, region1 persistence_domain=cpu_cache");
+        assert_eq!(
+            d.note,
+            "region0 persistence_domain=cpu_cache, region1 persistence_domain=cpu_cache"
+        );
         // 8. cpu_caches and memory_controller
-        assert!(!eadr(&fixture(&[("region0", Some("cpu_caches\n"), true), ("region1", Some("memory_controller\n"), true)], &[], true)));
+        assert!(!eadr(&fixture(
+            &[
+                ("region0", Some("cpu_caches\n"), true),
+                ("region1", Some("memory_controller\n"), true)
+            ],
+            &[],
+            true
+        )));
         // 9. cpu_cache and memory_controller
-        assert!(!eadr(&fixture(&[("region0", Some("cpu_cache\n"), true), ("region1", Some("memory_controller\n"), true)], &[], true)));
+        assert!(!eadr(&fixture(
+            &[
+                ("region0", Some("cpu_cache\n"), true),
+                ("region1", Some("memory_controller\n"), true)
+            ],
+            &[],
+            true
+        )));
     }
 
     #[test]
     fn the_backing_region_decides_when_known() {
-        let root = fixture(&[("region0", Some("cpu_cache\n"), true), ("region1", Some("memory_controller\n"), true)], &[], true);
+        let root = fixture(
+            &[
+                ("region0", Some("cpu_cache\n"), true),
+                ("region1", Some("memory_controller\n"), true),
+            ],
+            &[],
+            true,
+        );
         let r = root.path().to_str().unwrap();
         assert!(domain(r, Some("region0")).eadr);
         assert!(!domain(r, Some("region1")).eadr);
@@ -139,7 +232,9 @@ mod tests {
     #[test]
     fn region_is_found_from_the_device_number() {
         let root = tempfile::tempdir().unwrap();
-        let dev = root.path().join("devices/platform/ndbus0/region3/namespace3.0/block/pmem3");
+        let dev = root
+            .path()
+            .join("devices/platform/ndbus0/region3/namespace3.0/block/pmem3");
         fs::create_dir_all(&dev).unwrap();
         fs::create_dir_all(root.path().join("dev/block")).unwrap();
         symlink(&dev, root.path().join("dev/block/259:3")).unwrap();

@@ -13,18 +13,18 @@
 //! 112 ns per copy with an `ArcSwap` load, whose debt slot is a locked
 //! swap, on the path; see BENCHMARKS.md).
 
-pub mod eadr;
 pub(crate) mod dirty;
+pub mod eadr;
 mod sys;
 
 pub use sys::page_size;
 
-use crate::engine::knobs;
 use crate::Error;
+use crate::engine::knobs;
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::path::Path;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
 
 /// How fine-grained durability is on a mapping.
@@ -170,7 +170,13 @@ impl SpecialTable {
                 };
                 fence(Ordering::Acquire);
                 if self.seq.load(Ordering::Relaxed) == seq {
-                    return Some(found.map(|g| if g == Granularity::Byte as usize { Granularity::Byte } else { Granularity::Page }));
+                    return Some(found.map(|g| {
+                        if g == Granularity::Byte as usize {
+                            Granularity::Byte
+                        } else {
+                            Granularity::Page
+                        }
+                    }));
                 }
             }
             core::hint::spin_loop();
@@ -212,7 +218,9 @@ pub(crate) fn special_granularity(addr: usize) -> Option<Granularity> {
 fn special_lookup(addr: usize) -> Option<Granularity> {
     SPECIAL_TABLE.lookup(addr).unwrap_or_else(|| {
         // More special mappings than slots: ask the registry itself.
-        region_at(addr).map(|r| r.granularity).filter(|g| *g != Granularity::CacheLine)
+        region_at(addr)
+            .map(|r| r.granularity)
+            .filter(|g| *g != Granularity::CacheLine)
     })
 }
 
@@ -251,7 +259,9 @@ fn mount_of(dev: libc::dev_t, path: &str) -> Option<Mount> {
     let want = format!("{}:{}", libc::major(dev), libc::minor(dev));
     let mut best: Option<Mount> = None;
     for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let f: Vec<&str> = left.split(' ').collect();
         let r: Vec<&str> = right.split(' ').collect();
         if f.len() < 6 || f[2] != want {
@@ -260,9 +270,17 @@ fn mount_of(dev: libc::dev_t, path: &str) -> Option<Mount> {
         let point = f[4].replace("\\040", " ");
         let fits = path.starts_with(&point) || !path.starts_with('/');
         if fits && best.as_ref().is_none_or(|b| point.len() > b.point.len()) {
-            let mut options = f[5].split(',').chain(r.get(2).copied().unwrap_or("").split(','));
-            let dax_option = options.find(|o| *o == "dax" || o.starts_with("dax=")).map(str::to_owned);
-            best = Some(Mount { point, fstype: r.first().copied().unwrap_or("?").to_owned(), dax_option });
+            let mut options = f[5]
+                .split(',')
+                .chain(r.get(2).copied().unwrap_or("").split(','));
+            let dax_option = options
+                .find(|o| *o == "dax" || o.starts_with("dax="))
+                .map(str::to_owned);
+            best = Some(Mount {
+                point,
+                fstype: r.first().copied().unwrap_or("?").to_owned(),
+                dax_option,
+            });
         }
     }
     best
@@ -270,8 +288,14 @@ fn mount_of(dev: libc::dev_t, path: &str) -> Option<Mount> {
 
 /// What kind of file a descriptor is, once checked.
 enum Target {
-    Regular { size: u64 },
-    DeviceDax { size: u64, align: usize, region: Option<String> },
+    Regular {
+        size: u64,
+    },
+    DeviceDax {
+        size: u64,
+        align: usize,
+        region: Option<String>,
+    },
 }
 
 fn read_sysfs_u64(path: &Path) -> Option<u64> {
@@ -281,16 +305,26 @@ fn read_sysfs_u64(path: &Path) -> Option<u64> {
 /// Checks `fd` in the order the contract gives: open, file type, access mode.
 fn check_fd(call: &str, fd: i32, sysfs: &str) -> Result<(Target, libc::stat), Error> {
     if fd < 0 {
-        return Err(Error::new(libc::EBADF, call, format_args!("fd {fd}"), "not a file descriptor"));
+        return Err(Error::new(
+            libc::EBADF,
+            call,
+            format_args!("fd {fd}"),
+            "not a file descriptor",
+        ));
     }
     let st = sys::fstat(fd).map_err(|e| Error::os(e, call, format_args!("fd {fd}"), "fstat"))?;
     let target = match st.st_mode & libc::S_IFMT {
-        libc::S_IFREG => Target::Regular { size: st.st_size as u64 },
+        libc::S_IFREG => Target::Regular {
+            size: st.st_size as u64,
+        },
         libc::S_IFCHR => {
             let (maj, min) = (libc::major(st.st_rdev), libc::minor(st.st_rdev));
             let base = Path::new(sysfs).join(format!("dev/char/{maj}:{min}"));
             let subsystem = std::fs::read_link(base.join("subsystem")).ok();
-            let is_dax = subsystem.as_ref().and_then(|p| p.file_name()).is_some_and(|n| n == "dax");
+            let is_dax = subsystem
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .is_some_and(|n| n == "dax");
             if !is_dax {
                 return Err(Error::new(
                     libc::ENODEV,
@@ -302,7 +336,11 @@ fn check_fd(call: &str, fd: i32, sysfs: &str) -> Result<(Target, libc::stat), Er
             let size = read_sysfs_u64(&base.join("size")).unwrap_or(0);
             let align = read_sysfs_u64(&base.join("align")).unwrap_or(2 << 20) as usize;
             let region = eadr::region_of(sysfs, "char", maj, min);
-            Target::DeviceDax { size, align: align.max(page_size()), region }
+            Target::DeviceDax {
+                size,
+                align: align.max(page_size()),
+                region,
+            }
         }
         kind => {
             let what = match kind {
@@ -312,17 +350,29 @@ fn check_fd(call: &str, fd: i32, sysfs: &str) -> Result<(Target, libc::stat), Er
                 libc::S_IFBLK => "a block device (map a file on a DAX filesystem, or device-DAX)",
                 _ => "not a regular file",
             };
-            return Err(Error::new(libc::EINVAL, call, format_args!("fd {fd} ({})", fd_path(fd)), what));
+            return Err(Error::new(
+                libc::EINVAL,
+                call,
+                format_args!("fd {fd} ({})", fd_path(fd)),
+                what,
+            ));
         }
     };
-    let mode = sys::access_mode(fd).map_err(|e| Error::os(e, call, format_args!("fd {fd}"), "fcntl"))?;
+    let mode =
+        sys::access_mode(fd).map_err(|e| Error::os(e, call, format_args!("fd {fd}"), "fcntl"))?;
     if mode != libc::O_RDWR {
-        let how = if mode == libc::O_RDONLY { "opened read-only" } else { "opened write-only" };
+        let how = if mode == libc::O_RDONLY {
+            "opened read-only"
+        } else {
+            "opened write-only"
+        };
         return Err(Error::new(
             libc::EACCES,
             call,
             format_args!("fd {fd} ({})", fd_path(fd)),
-            format_args!("{how}; a read-write descriptor is required for a shared writable mapping"),
+            format_args!(
+                "{how}; a read-write descriptor is required for a shared writable mapping"
+            ),
         ));
     }
     Ok((target, st))
@@ -352,17 +402,34 @@ fn map_fd(call: &str, fd: i32, offset: u64, size: usize) -> Result<(usize, usize
     }
     let page = page_size() as u64;
     if !offset.is_multiple_of(page) {
-        return Err(Error::new(libc::EINVAL, call, format_args!("offset {offset}"), format_args!("not a multiple of the page size ({page})")));
+        return Err(Error::new(
+            libc::EINVAL,
+            call,
+            format_args!("offset {offset}"),
+            format_args!("not a multiple of the page size ({page})"),
+        ));
     }
     let end = offset
         .checked_add(size as u64)
         .filter(|e| *e <= i64::MAX as u64)
-        .ok_or_else(|| Error::new(libc::EOVERFLOW, call, format_args!("offset {offset} + size {size}"), "overflows a file offset"))?;
+        .ok_or_else(|| {
+            Error::new(
+                libc::EOVERFLOW,
+                call,
+                format_args!("offset {offset} + size {size}"),
+                "overflows a file offset",
+            )
+        })?;
     let (file_size, align) = match &target {
         Target::Regular { size } => (*size, huge_align(size_as_usize(size))),
         Target::DeviceDax { size, align, .. } => {
             if !offset.is_multiple_of(*align as u64) {
-                return Err(Error::new(libc::EINVAL, call, format_args!("offset {offset}"), format_args!("not a multiple of the device-DAX alignment ({align})")));
+                return Err(Error::new(
+                    libc::EINVAL,
+                    call,
+                    format_args!("offset {offset}"),
+                    format_args!("not a multiple of the device-DAX alignment ({align})"),
+                ));
             }
             (*size, huge_align(size_as_usize(size)).max(*align))
         }
@@ -372,7 +439,9 @@ fn map_fd(call: &str, fd: i32, offset: u64, size: usize) -> Result<(usize, usize
             libc::EINVAL,
             call,
             format_args!("range [{offset}, {end})"),
-            format_args!("ends past the end of the file ({file_size} bytes); refused now rather than SIGBUS later"),
+            format_args!(
+                "ends past the end of the file ({file_size} bytes); refused now rather than SIGBUS later"
+            ),
         ));
     }
     let map_len = match &target {
@@ -385,12 +454,19 @@ fn map_fd(call: &str, fd: i32, offset: u64, size: usize) -> Result<(usize, usize
         Target::DeviceDax { align, .. } => *align,
         Target::Regular { .. } => page_size(),
     };
-    let m = sys::map_aligned(fd, offset, map_len, align, probe_len).map_err(|e| Error::os(e, call, format_args!("fd {fd}"), "mmap"))?;
+    let m = sys::map_aligned(fd, offset, map_len, align, probe_len)
+        .map_err(|e| Error::os(e, call, format_args!("fd {fd}"), "mmap"))?;
 
     let path = fd_path(fd);
     let (actual, actual_reason) = classify(&target, &st, &path, m.sync_refused, sysfs);
     let (granularity, reason) = match k.force_granularity {
-        Some(g) => (g, format!("granularity forced to {} by PMEM_SYS_FORCE_GRANULARITY (the file itself: {actual_reason})", g.name())),
+        Some(g) => (
+            g,
+            format!(
+                "granularity forced to {} by PMEM_SYS_FORCE_GRANULARITY (the file itself: {actual_reason})",
+                g.name()
+            ),
+        ),
         None => (actual, actual_reason),
     };
     let region = Region {
@@ -413,40 +489,83 @@ fn size_as_usize(s: &u64) -> usize {
 }
 
 /// The granularity a mapping really has, and why.
-fn classify(target: &Target, st: &libc::stat, path: &str, sync_refused: Option<i32>, sysfs: &str) -> (Granularity, String) {
+fn classify(
+    target: &Target,
+    st: &libc::stat,
+    path: &str,
+    sync_refused: Option<i32>,
+    sysfs: &str,
+) -> (Granularity, String) {
     match target {
         Target::DeviceDax { region, .. } => {
             let d = eadr::domain(sysfs, region.as_deref());
             if d.eadr {
-                (Granularity::Byte, format!("device-DAX {path}; {}: byte granularity (eADR), no flush needed", d.note))
+                (
+                    Granularity::Byte,
+                    format!(
+                        "device-DAX {path}; {}: byte granularity (eADR), no flush needed",
+                        d.note
+                    ),
+                )
             } else {
-                (Granularity::CacheLine, format!("device-DAX {path}; {}: cache-line granularity, durability by flush and fence", d.note))
+                (
+                    Granularity::CacheLine,
+                    format!(
+                        "device-DAX {path}; {}: cache-line granularity, durability by flush and fence",
+                        d.note
+                    ),
+                )
             }
         }
         Target::Regular { .. } => {
-            let m = mount_of(st.st_dev, path)
-                .unwrap_or(Mount { point: "?".into(), fstype: "unknown filesystem".into(), dax_option: None });
+            let m = mount_of(st.st_dev, path).unwrap_or(Mount {
+                point: "?".into(),
+                fstype: "unknown filesystem".into(),
+                dax_option: None,
+            });
             let (mnt, fstype) = (&m.point, &m.fstype);
             match sync_refused {
                 Some(e) => {
                     let why = match &m.dax_option {
                         // dax=inode, or a file that cannot be DAX: the mount
                         // alone does not decide.
-                        Some(opt) => format!("{mnt} is mounted with {opt} ({fstype}) but {path} is not a DAX file"),
+                        Some(opt) => format!(
+                            "{mnt} is mounted with {opt} ({fstype}) but {path} is not a DAX file"
+                        ),
                         None => format!("{mnt} is not a DAX mount ({fstype})"),
                     };
                     (
                         Granularity::Page,
-                        format!("MAP_SYNC refused ({}): {why}; page granularity, durability by msync", sys::errno_name(e)),
+                        format!(
+                            "MAP_SYNC refused ({}): {why}; page granularity, durability by msync",
+                            sys::errno_name(e)
+                        ),
                     )
                 }
                 None => {
-                    let region = eadr::region_of(sysfs, "block", libc::major(st.st_dev), libc::minor(st.st_dev));
+                    let region = eadr::region_of(
+                        sysfs,
+                        "block",
+                        libc::major(st.st_dev),
+                        libc::minor(st.st_dev),
+                    );
                     let d = eadr::domain(sysfs, region.as_deref());
                     if d.eadr {
-                        (Granularity::Byte, format!("MAP_SYNC accepted: {mnt} is a DAX mount ({fstype}); {}: byte granularity (eADR), no flush needed", d.note))
+                        (
+                            Granularity::Byte,
+                            format!(
+                                "MAP_SYNC accepted: {mnt} is a DAX mount ({fstype}); {}: byte granularity (eADR), no flush needed",
+                                d.note
+                            ),
+                        )
                     } else {
-                        (Granularity::CacheLine, format!("MAP_SYNC accepted: {mnt} is a DAX mount ({fstype}); {}: cache-line granularity, durability by flush and fence", d.note))
+                        (
+                            Granularity::CacheLine,
+                            format!(
+                                "MAP_SYNC accepted: {mnt} is a DAX mount ({fstype}); {}: cache-line granularity, durability by flush and fence",
+                                d.note
+                            ),
+                        )
                     }
                 }
             }
@@ -465,42 +584,77 @@ pub fn memremap(fd: i32, offset: u64, size: usize) -> Result<usize, Error> {
 pub fn map_file(path: &Path, size: usize, flags: u32, mode: u32) -> Result<(usize, usize), Error> {
     const CALL: &str = "pmem_sys_map_file";
     if flags & !MapFlags::ALL != 0 {
-        return Err(Error::new(libc::EINVAL, CALL, format_args!("flags {flags:#x}"), format_args!("unknown bits {:#x}", flags & !MapFlags::ALL)));
+        return Err(Error::new(
+            libc::EINVAL,
+            CALL,
+            format_args!("flags {flags:#x}"),
+            format_args!("unknown bits {:#x}", flags & !MapFlags::ALL),
+        ));
     }
     let create = flags & MapFlags::CREATE != 0;
     if !create && flags & (MapFlags::EXCL | MapFlags::TMPFILE) != 0 {
-        return Err(Error::new(libc::EINVAL, CALL, format_args!("flags {flags:#x}"), "EXCL and TMPFILE require PMEM_SYS_FILE_CREATE"));
+        return Err(Error::new(
+            libc::EINVAL,
+            CALL,
+            format_args!("flags {flags:#x}"),
+            "EXCL and TMPFILE require PMEM_SYS_FILE_CREATE",
+        ));
     }
     if create && size == 0 {
-        return Err(Error::new(libc::EINVAL, CALL, "size 0", "PMEM_SYS_FILE_CREATE needs the size to create"));
+        return Err(Error::new(
+            libc::EINVAL,
+            CALL,
+            "size 0",
+            "PMEM_SYS_FILE_CREATE needs the size to create",
+        ));
     }
     let display = path.display();
     let cpath = CString::new(path.as_os_str().as_encoded_bytes())
         .ok()
         .filter(|c| !c.as_bytes().is_empty())
-        .ok_or_else(|| Error::new(libc::EINVAL, CALL, format_args!("path {:?}", path.as_os_str()), "empty or contains a NUL byte"))?;
+        .ok_or_else(|| {
+            Error::new(
+                libc::EINVAL,
+                CALL,
+                format_args!("path {:?}", path.as_os_str()),
+                "empty or contains a NUL byte",
+            )
+        })?;
     let mode = mode as libc::mode_t;
 
     // Open, remembering whether this call created the file so a failure
     // can remove it again.
     let (fd, created) = if flags & MapFlags::TMPFILE != 0 {
-        let fd = sys::open(&cpath, libc::O_TMPFILE | libc::O_RDWR, mode)
-            .map_err(|e| Error::os(e, CALL, format_args!("path {display}"), "open(O_TMPFILE) of the directory"))?;
+        let fd = sys::open(&cpath, libc::O_TMPFILE | libc::O_RDWR, mode).map_err(|e| {
+            Error::os(
+                e,
+                CALL,
+                format_args!("path {display}"),
+                "open(O_TMPFILE) of the directory",
+            )
+        })?;
         (fd, false)
     } else if create {
         match sys::open(&cpath, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode) {
             Ok(fd) => (fd, true),
             Err(libc::EEXIST) if flags & MapFlags::EXCL == 0 => {
-                let fd = sys::open(&cpath, libc::O_RDWR, 0).map_err(|e| Error::os(e, CALL, format_args!("path {display}"), "open"))?;
+                let fd = sys::open(&cpath, libc::O_RDWR, 0)
+                    .map_err(|e| Error::os(e, CALL, format_args!("path {display}"), "open"))?;
                 (fd, false)
             }
             Err(libc::EEXIST) => {
-                return Err(Error::new(libc::EEXIST, CALL, format_args!("path {display}"), "exists and PMEM_SYS_FILE_EXCL was given"))
+                return Err(Error::new(
+                    libc::EEXIST,
+                    CALL,
+                    format_args!("path {display}"),
+                    "exists and PMEM_SYS_FILE_EXCL was given",
+                ));
             }
             Err(e) => return Err(Error::os(e, CALL, format_args!("path {display}"), "create")),
         }
     } else {
-        let fd = sys::open(&cpath, libc::O_RDWR, 0).map_err(|e| Error::os(e, CALL, format_args!("path {display}"), "open"))?;
+        let fd = sys::open(&cpath, libc::O_RDWR, 0)
+            .map_err(|e| Error::os(e, CALL, format_args!("path {display}"), "open"))?;
         (fd, false)
     };
 
@@ -512,26 +666,48 @@ pub fn map_file(path: &Path, size: usize, flags: u32, mode: u32) -> Result<(usiz
     result
 }
 
-fn size_and_map(call: &str, fd: i32, display: &str, size: usize, flags: u32, created: bool) -> Result<(usize, usize), Error> {
-    let st = sys::fstat(fd).map_err(|e| Error::os(e, call, format_args!("path {display}"), "fstat"))?;
+fn size_and_map(
+    call: &str,
+    fd: i32,
+    display: &str,
+    size: usize,
+    flags: u32,
+    created: bool,
+) -> Result<(usize, usize), Error> {
+    let st =
+        sys::fstat(fd).map_err(|e| Error::os(e, call, format_args!("path {display}"), "fstat"))?;
     let is_reg = st.st_mode & libc::S_IFMT == libc::S_IFREG;
     let old = st.st_size as u64;
     let mut grown = false;
     if is_reg && flags & MapFlags::CREATE != 0 && old < size as u64 {
-        let grow = if flags & MapFlags::SPARSE != 0 { sys::ftruncate(fd, size as u64) } else { sys::fallocate(fd, size as u64) };
+        let grow = if flags & MapFlags::SPARSE != 0 {
+            sys::ftruncate(fd, size as u64)
+        } else {
+            sys::fallocate(fd, size as u64)
+        };
         if let Err(e) = grow {
             if !created {
                 // Leave an existing file as it was found.
                 let _ = sys::ftruncate(fd, old);
             }
-            return Err(Error::os(e, call, format_args!("size {size}"), "growing the file"));
+            return Err(Error::os(
+                e,
+                call,
+                format_args!("size {size}"),
+                "growing the file",
+            ));
         }
         grown = true;
     }
     let want = if size == 0 {
         if is_reg {
             if old == 0 {
-                return Err(Error::new(libc::EINVAL, call, format_args!("path {display}"), "the file is empty and size is 0"));
+                return Err(Error::new(
+                    libc::EINVAL,
+                    call,
+                    format_args!("path {display}"),
+                    "the file is empty and size is 0",
+                ));
             }
             size_as_usize(&old)
         } else {
@@ -561,11 +737,18 @@ pub fn unmap(addr: usize) -> Result<(), Error> {
             "NULL".to_owned()
         } else {
             match reg.range(..=addr).next_back() {
-                Some((_, r)) if addr < r.start + r.map_len => format!("inside the mapping at {:#x} but not its start", r.start),
+                Some((_, r)) if addr < r.start + r.map_len => {
+                    format!("inside the mapping at {:#x} but not its start", r.start)
+                }
                 _ => "not a mapping of this library (never mapped, or already unmapped)".to_owned(),
             }
         };
-        return Err(Error::new(libc::EINVAL, CALL, format_args!("addr {addr:#x}"), why));
+        return Err(Error::new(
+            libc::EINVAL,
+            CALL,
+            format_args!("addr {addr:#x}"),
+            why,
+        ));
     };
     if region.granularity != Granularity::CacheLine {
         publish_special(&reg);
@@ -581,7 +764,12 @@ pub fn unmap(addr: usize) -> Result<(), Error> {
 /// The length of the mapping that starts at `addr`.
 pub fn mapping_size(addr: usize) -> Result<usize, Error> {
     registry().get(&addr).map(|r| r.len).ok_or_else(|| {
-        Error::new(libc::EINVAL, "pmem_sys_mapping_size", format_args!("addr {addr:#x}"), "not the start of a mapping of this library")
+        Error::new(
+            libc::EINVAL,
+            "pmem_sys_mapping_size",
+            format_args!("addr {addr:#x}"),
+            "not the start of a mapping of this library",
+        )
     })
 }
 
@@ -590,14 +778,24 @@ pub fn granularity(call: &str, addr: usize, n: usize) -> Result<Granularity, Err
     let end = addr.checked_add(n.max(1));
     let r = region_at(addr).filter(|r| end.is_some_and(|e| e <= r.start + r.len));
     r.map(|r| r.granularity).ok_or_else(|| {
-        Error::new(libc::EINVAL, call, format_args!("range [{addr:#x}, +{n})"), "not inside one mapping of this library")
+        Error::new(
+            libc::EINVAL,
+            call,
+            format_args!("range [{addr:#x}, +{n})"),
+            "not inside one mapping of this library",
+        )
     })
 }
 
 /// The reason of the mapping containing `addr` (valid while it is mapped).
 pub fn reason(addr: usize) -> Result<Arc<Region>, Error> {
     region_at(addr).ok_or_else(|| {
-        Error::new(libc::EINVAL, "pmem_sys_mapping_reason", format_args!("addr {addr:#x}"), "not inside a mapping of this library")
+        Error::new(
+            libc::EINVAL,
+            "pmem_sys_mapping_reason",
+            format_args!("addr {addr:#x}"),
+            "not inside a mapping of this library",
+        )
     })
 }
 
@@ -611,7 +809,14 @@ pub(crate) fn msync_range(call: &str, addr: usize, n: usize) -> Result<(), Error
     let page = page_size();
     let s = addr & !(page - 1);
     let e = (addr + n + page - 1) & !(page - 1);
-    sys::msync(s, e - s).map_err(|errno| Error::os(errno, call, format_args!("range [{addr:#x}, +{n})"), "msync"))
+    sys::msync(s, e - s).map_err(|errno| {
+        Error::os(
+            errno,
+            call,
+            format_args!("range [{addr:#x}, +{n})"),
+            "msync",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -624,7 +829,17 @@ mod special_table_tests {
 
     fn entries(k: usize) -> Vec<(usize, usize, Granularity)> {
         (0..k)
-            .map(|i| (0x1000 * (2 * i + 1), 0x1000 * (2 * i + 2), if i % 2 == 0 { Granularity::Page } else { Granularity::Byte }))
+            .map(|i| {
+                (
+                    0x1000 * (2 * i + 1),
+                    0x1000 * (2 * i + 2),
+                    if i % 2 == 0 {
+                        Granularity::Page
+                    } else {
+                        Granularity::Byte
+                    },
+                )
+            })
             .collect()
     }
 
@@ -635,11 +850,19 @@ mod special_table_tests {
             let v = entries(k);
             t.publish(&v);
             for addr in (0..0x1000 * (2 * k + 3)).step_by(0x400).chain([usize::MAX]) {
-                assert_eq!(t.lookup(addr), Some(naive(&v, addr)), "{k} entries, addr {addr:#x}");
+                assert_eq!(
+                    t.lookup(addr),
+                    Some(naive(&v, addr)),
+                    "{k} entries, addr {addr:#x}"
+                );
             }
         }
         t.publish(&entries(SPECIAL_SLOTS + 1));
-        assert_eq!(t.lookup(0x1000), None, "more entries than slots defers to the registry");
+        assert_eq!(
+            t.lookup(0x1000),
+            None,
+            "more entries than slots defers to the registry"
+        );
         t.publish(&entries(1));
         assert_eq!(t.lookup(0x1000), Some(Some(Granularity::Page)));
     }
@@ -652,7 +875,17 @@ mod special_table_tests {
         let a = entries(16);
         let b: Vec<_> = a
             .iter()
-            .map(|r| (r.0, r.0 + 0x800, if r.2 == Granularity::Page { Granularity::Byte } else { Granularity::Page }))
+            .map(|r| {
+                (
+                    r.0,
+                    r.0 + 0x800,
+                    if r.2 == Granularity::Page {
+                        Granularity::Byte
+                    } else {
+                        Granularity::Page
+                    },
+                )
+            })
             .collect();
         t.publish(&a);
         let stop = std::sync::atomic::AtomicBool::new(false);
@@ -667,7 +900,10 @@ mod special_table_tests {
             while !stop.load(Ordering::Relaxed) || checked < 1000 {
                 for addr in [0x1000, 0x1900, 0x5000, 0x5c00] {
                     let got = t.lookup(addr).unwrap();
-                    assert!(got == naive(&a, addr) || got == naive(&b, addr), "addr {addr:#x}: {got:?}");
+                    assert!(
+                        got == naive(&a, addr) || got == naive(&b, addr),
+                        "addr {addr:#x}: {got:?}"
+                    );
                     checked += 1;
                 }
             }

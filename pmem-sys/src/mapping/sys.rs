@@ -11,15 +11,13 @@ use std::io;
 pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
-    } else {
-        4096
-    }
+    if p > 0 { p as usize } else { 4096 }
 }
 
 fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// `fstat`, or the errno.
@@ -49,12 +47,14 @@ pub fn access_mode(fd: i32) -> Result<i32, i32> {
 /// `open(2)` with close-on-exec; the fd or the errno.
 pub fn open(path: &CString, flags: i32, mode: libc::mode_t) -> Result<i32, i32> {
     // SAFETY: `path` is a valid NUL-terminated string.
-    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, libc::c_uint::from(mode)) };
-    if fd < 0 {
-        Err(errno())
-    } else {
-        Ok(fd)
-    }
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            libc::c_uint::from(mode),
+        )
+    };
+    if fd < 0 { Err(errno()) } else { Ok(fd) }
 }
 
 /// `close(2)`, ignoring errors (the descriptor is gone either way).
@@ -109,7 +109,13 @@ pub struct Mapped {
 /// reservation was, and another thread's `mmap(NULL, ...)` may take it
 /// before the retry, which would then map over that thread's memory. The
 /// probe is an ordinary (non-fixed) mapping, so a refusal touches nothing.
-pub fn map_aligned(fd: i32, offset: u64, len: usize, align: usize, probe_len: usize) -> Result<Mapped, i32> {
+pub fn map_aligned(
+    fd: i32,
+    offset: u64,
+    len: usize,
+    align: usize,
+    probe_len: usize,
+) -> Result<Mapped, i32> {
     let page = page_size();
     let len = len.checked_add(page - 1).ok_or(libc::ENOMEM)? & !(page - 1);
     let sync_refused = probe_map_sync(fd, offset, probe_len);
@@ -149,14 +155,25 @@ pub fn map_aligned(fd: i32, offset: u64, len: usize, align: usize, probe_len: us
     // SAFETY: MAP_FIXED over our own reservation [addr, addr + len), which
     // nothing else can be using.
     let p = unsafe {
-        libc::mmap(addr as *mut _, len, libc::PROT_READ | libc::PROT_WRITE, flags | libc::MAP_FIXED, fd, offset as libc::off_t)
+        libc::mmap(
+            addr as *mut _,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags | libc::MAP_FIXED,
+            fd,
+            offset as libc::off_t,
+        )
     };
     if p == libc::MAP_FAILED {
         let e = errno();
         release_reservation(addr, len);
         return Err(e);
     }
-    Ok(Mapped { addr, len, sync_refused })
+    Ok(Mapped {
+        addr,
+        len,
+        sync_refused,
+    })
 }
 
 /// `None` when `fd` accepts `MAP_SYNC` at `offset`, else the errno of the
@@ -193,7 +210,10 @@ fn release_reservation(addr: usize, len: usize) {
             addr as *mut _,
             len,
             libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED_NOREPLACE,
+            libc::MAP_PRIVATE
+                | libc::MAP_ANONYMOUS
+                | libc::MAP_NORESERVE
+                | libc::MAP_FIXED_NOREPLACE,
             -1,
             0,
         )
