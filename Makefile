@@ -16,8 +16,9 @@ CC      ?= gcc
 VERSION  := 0.1.0
 SOMAJOR  := 0
 SONAME   := libpmem_sys.so.$(SOMAJOR)
-RELEASE  := target/release
-BUILD    := build
+# Cargo's output directory follows CARGO_TARGET_DIR when it is set.
+RELEASE  := $(or $(CARGO_TARGET_DIR),target)/release
+BUILD    ?= build
 STAGE    := $(abspath $(BUILD)/stage)
 # What a static link needs besides libpmem_sys.a (rustc --print native-static-libs).
 LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
