@@ -84,6 +84,8 @@ pub mod engine;
 mod error;
 pub mod fault;
 pub mod mapping;
+#[cfg(feature = "record")]
+pub mod oracle;
 
 pub use api::*;
 pub use error::{Error, Result};

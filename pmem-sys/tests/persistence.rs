@@ -3,7 +3,7 @@
 //! Each operation of each runnable table (copy, move in both overlap
 //! directions and onto itself, set, their `_noflush` variants, flush,
 //! invalidate, and the fence alone) is recorded and judged by
-//! `pmem_sys::engine::trace::Checker`, for every destination offset
+//! `pmem_sys::oracle::Checker`, for every destination offset
 //! 0..=127 with every length 0..=1024, under several non-temporal
 //! thresholds, and then over random large cases. Alongside, the bytes are
 //! compared with a reference and the neighbourhood of the destination is
@@ -14,8 +14,9 @@
 #![cfg(feature = "record")]
 
 use pmem_sys::engine::dispatch::{self, CopyTier, FlushKind};
-use pmem_sys::engine::trace::{self, Checker, LINE, Rule};
+use pmem_sys::engine::trace;
 use pmem_sys::engine::{Ops, detect, knobs};
+use pmem_sys::oracle::{self, Checker, LINE, Rule};
 use std::sync::Mutex;
 
 /// The threshold is global: tests that set it, and every test that copies
@@ -308,7 +309,7 @@ impl Runner {
             .check(&events, p as usize + d_off, len, op.rule())
         {
             Ok(sum) => sum,
-            Err(v) => panic!("{}:\n{}\nrecord: {events:?}", what(), trace::render(&v)),
+            Err(v) => panic!("{}:\n{}\nrecord: {events:?}", what(), oracle::render(&v)),
         };
         if self.arena.bytes()[lo..hi] != self.expect[..] {
             let got = &self.arena.bytes()[lo..hi];

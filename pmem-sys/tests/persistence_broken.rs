@@ -5,7 +5,8 @@
 //! Run with `cargo test -p pmem-sys --release --features record --test persistence_broken`.
 #![cfg(feature = "record")]
 
-use pmem_sys::engine::trace::{self, Checker, Event, Kind, Rule, Violation, describe_range};
+use pmem_sys::engine::trace::{self, Event};
+use pmem_sys::oracle::{self, Checker, Kind, Rule, Violation, describe_range};
 
 /// A line-aligned fake destination: the checker only does arithmetic on
 /// addresses, so hand-made records need no memory.
@@ -41,7 +42,7 @@ fn expect(
     start: isize,
     end: isize,
 ) -> Vec<Violation> {
-    let bad = match trace::check(events, DST, len, rule) {
+    let bad = match oracle::check(events, DST, len, rule) {
         Ok(sum) => panic!(
             "{kind:?} at [{start}, {end}) not caught: the checker accepted {events:?} ({sum:?})"
         ),
@@ -54,7 +55,7 @@ fn expect(
     let hit = hit.unwrap_or_else(|| {
         panic!(
             "expected {kind:?} over {range}, got:\n{}",
-            trace::render(&bad)
+            oracle::render(&bad)
         )
     });
     assert!(
@@ -80,8 +81,8 @@ fn a_correct_record_passes() {
         flush(192),
         Event::Fence,
     ];
-    let sum = trace::check(&ev, DST + 56, 152, Rule::WriteBack)
-        .unwrap_or_else(|v| panic!("{}", trace::render(&v)));
+    let sum = oracle::check(&ev, DST + 56, 152, Rule::WriteBack)
+        .unwrap_or_else(|v| panic!("{}", oracle::render(&v)));
     assert_eq!(
         (
             sum.stores,
@@ -93,7 +94,7 @@ fn a_correct_record_passes() {
         (2, 4, 2, 1, 128)
     );
     // An empty operation followed by its fence.
-    trace::check(&[Event::Fence], DST, 0, Rule::WriteBack).unwrap();
+    oracle::check(&[Event::Fence], DST, 0, Rule::WriteBack).unwrap();
 }
 
 #[test]
@@ -104,7 +105,7 @@ fn tail_not_flushed() {
         bad.len(),
         1,
         "only the tail is at fault:\n{}",
-        trace::render(&bad)
+        oracle::render(&bad)
     );
     assert!(
         bad[0].message.contains("never written back"),
@@ -118,7 +119,7 @@ fn tail_not_flushed() {
 fn flush_before_store() {
     let ev = [store(0, 64), flush(0), store(32, 8), Event::Fence];
     let bad = expect(&ev, 64, Rule::WriteBack, Kind::FlushBeforeStore, 32, 40);
-    assert_eq!(bad.len(), 1, "{}", trace::render(&bad));
+    assert_eq!(bad.len(), 1, "{}", oracle::render(&bad));
     assert!(
         bad[0].message.contains("before the last ordinary store"),
         "{}",
@@ -154,7 +155,7 @@ fn missing_fence() {
         bad.len(),
         1,
         "the streamed line was fenced:\n{}",
-        trace::render(&bad)
+        oracle::render(&bad)
     );
     // Byte granularity needs the fence too.
     expect(&[store(0, 8)], 8, Rule::NoFlush, Kind::NotFenced, 0, 8);
@@ -188,7 +189,7 @@ fn store_past_the_end_and_before_the_start() {
 fn bytes_never_written() {
     let ev = [store(0, 16), store(24, 8), flush(0), Event::Fence];
     let bad = expect(&ev, 32, Rule::WriteBack, Kind::NotWritten, 16, 24);
-    assert_eq!(bad.len(), 1, "{}", trace::render(&bad));
+    assert_eq!(bad.len(), 1, "{}", oracle::render(&bad));
 }
 
 #[test]
@@ -256,7 +257,8 @@ fn write_back_of_streamed_bytes_after_a_temporal_store_is_not_needed() {
     // byte is durable by the stream, so no write-back is required, and one
     // would be superfluous.
     let ev = [store(0, 64), stream(0, 64), Event::Fence];
-    trace::check(&ev, DST, 64, Rule::WriteBack).unwrap_or_else(|v| panic!("{}", trace::render(&v)));
+    oracle::check(&ev, DST, 64, Rule::WriteBack)
+        .unwrap_or_else(|v| panic!("{}", oracle::render(&v)));
 }
 
 /// Real records of the engine: removing any single event, or moving a
@@ -292,7 +294,7 @@ fn every_mutation_of_real_records_is_caught() {
             let (base, rule) = (d as usize, Rule::WriteBack);
             checker
                 .check(&real, base, n, rule)
-                .unwrap_or_else(|v| panic!("{} off {off} n {n}:\n{}", t.name, trace::render(&v)));
+                .unwrap_or_else(|v| panic!("{} off {off} n {n}:\n{}", t.name, oracle::render(&v)));
             for i in 0..real.len() {
                 let mut ev = real.clone();
                 let gone = ev.remove(i);
@@ -312,7 +314,7 @@ fn every_mutation_of_real_records_is_caught() {
                     let v = checker
                         .check(&ev, base, n, rule)
                         .expect_err("a write-back moved before its stores was not caught");
-                    assert!(v.iter().any(|x| x.kind == Kind::FlushBeforeStore || x.kind == Kind::FlushClean), "{addr:#x}: {}", trace::render(&v));
+                    assert!(v.iter().any(|x| x.kind == Kind::FlushBeforeStore || x.kind == Kind::FlushClean), "{addr:#x}: {}", oracle::render(&v));
                     mutations += 1;
                 }
             }
@@ -324,7 +326,7 @@ fn every_mutation_of_real_records_is_caught() {
                 v.iter()
                     .any(|x| x.kind == Kind::NotWritten && x.start == n as isize),
                 "{}",
-                trace::render(&v)
+                oracle::render(&v)
             );
         }
     }

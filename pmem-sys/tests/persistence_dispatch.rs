@@ -9,8 +9,9 @@
 #![cfg(feature = "record")]
 
 use pmem_sys::engine::dispatch::{self, CopyTier, FlushKind};
-use pmem_sys::engine::trace::{self, Checker, Rule};
+use pmem_sys::engine::trace;
 use pmem_sys::engine::{Features, Knobs, detect, knobs};
+use pmem_sys::oracle::{self, Checker, Rule};
 use std::collections::BTreeMap;
 
 const SWITCHES: [&str; 5] = [
@@ -202,7 +203,7 @@ fn every_runnable_table_selected_through_the_knobs_passes_the_checker() {
                             panic!(
                                 "{} via {what}, offset {off} length {n}:\n{}\nrecord: {ev:?}",
                                 t.name,
-                                trace::render(&v)
+                                oracle::render(&v)
                             );
                         }
                         cases += 1;

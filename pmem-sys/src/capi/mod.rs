@@ -13,7 +13,7 @@
 
 #![allow(unsafe_code, non_camel_case_types)]
 
-use crate::engine::knobs::{self, KnobError};
+use crate::knobs::{self, KnobError};
 use crate::mapping::{self, Granularity};
 use crate::{Error, api};
 use core::ffi::{CStr, c_char, c_int, c_uint, c_void};
