@@ -363,8 +363,12 @@ bool pmem_sys_is_pmem(const void __pmem *addr, size_t n);
  * @addr: any address inside a mapping of this library
  *
  * Returns a sentence such as "MAP_SYNC refused (EOPNOTSUPP): /tmp is not
- * a DAX mount (tmpfs); page granularity, durability by msync", valid until
- * the mapping is unmapped; NULL with errno EINVAL for other addresses.
+ * a DAX mount (tmpfs); page granularity, durability by msync"; NULL with
+ * errno EINVAL for other addresses.
+ *
+ * Lifetime: the string stays valid for the life of the process, after
+ * the mapping is unmapped too (the library keeps one copy of each
+ * distinct reason). Do not free it.
  */
 const char *pmem_sys_mapping_reason(const void __pmem *addr);
 
@@ -373,11 +377,21 @@ const char *pmem_sys_mapping_reason(const void __pmem *addr);
  *
  * Names the call, the argument and the reason. Never NULL; empty when no
  * call of this thread has failed.
+ *
+ * Lifetime: the pointer is the same for every call from one thread and
+ * stays valid until that thread exits; it points to a per-thread buffer
+ * whose content the thread's next failing call overwrites in place. So
+ * `printf("%d %s\n", memunmap_pmem(p), pmem_sys_errormsg())` is safe in
+ * either evaluation order (it prints the new message or the previous
+ * one); copy the text to keep it past the thread's next failure. A
+ * message longer than 4607 bytes is cut and ends in "...". Do not free it.
  */
 const char *pmem_sys_errormsg(void);
 
 /**
  * pmem_sys_version - the library version, "MAJOR.MINOR.PATCH"
+ *
+ * Lifetime: a constant string, valid for the life of the process.
  */
 const char *pmem_sys_version(void);
 
@@ -386,7 +400,11 @@ const char *pmem_sys_version(void);
  *
  * "<arch>/<copy>+<flush>", for example "x86_64/avx2+clwb",
  * "x86_64/temporal+clflush", "aarch64/temporal+dc-cvap" or
- * "generic/temporal+none". The string is static.
+ * "generic/temporal+none".
+ *
+ * Lifetime: valid for the life of the process, also after
+ * pmem_sys_set_option() selects another table (the call then returns
+ * another string). Do not free it.
  */
 const char *pmem_sys_impl(void);
 
@@ -401,7 +419,9 @@ size_t pmem_sys_movnt_threshold(void);
  * pmem_sys_cpu_features - the CPU features detected
  *
  * Space separated, named as in /proc/cpuinfo ("sse2 avx avx2 clflush
- * clflushopt clwb"). The string is static.
+ * clflushopt clwb").
+ *
+ * Lifetime: computed once, valid for the life of the process.
  */
 const char *pmem_sys_cpu_features(void);
 
@@ -410,8 +430,12 @@ const char *pmem_sys_cpu_features(void);
  *
  * One line per knob that differs from its default ("PMEM_SYS_NO_AVX2=1
  * (from the environment)"), then one per malformed environment value and
- * why it was ignored. Empty when nothing is forced. Valid until the next
- * string-returning pmem_sys_ call of the calling thread.
+ * why it was ignored. Empty when nothing is forced.
+ *
+ * Lifetime: valid for the life of the process, from any thread; a later
+ * pmem_sys_set_option() does not change it (call again for the new
+ * report). The library keeps one copy of each distinct report. Do not
+ * free it.
  */
 const char *pmem_sys_knobs(void);
 
@@ -435,9 +459,13 @@ int pmem_sys_set_option(const char *name, const char *value);
  * @name: the environment variable's name
  *
  * Returns the value written as in the environment ("" for an unset string
- * knob; PMEM_SYS_MOVNT_THRESHOLD reads as the threshold in force), valid
- * until the next string-returning pmem_sys_ call of the calling thread;
- * NULL with errno EINVAL for an unknown name.
+ * knob; PMEM_SYS_MOVNT_THRESHOLD reads as the threshold in force); NULL
+ * with errno EINVAL for an unknown name.
+ *
+ * Lifetime: valid for the life of the process, from any thread; a later
+ * pmem_sys_set_option() does not change it. The library keeps one copy
+ * of each distinct value returned (a few bytes per value ever set). Do
+ * not free it.
  *
  * # Safety
  * `name` is NULL or a NUL-terminated string.

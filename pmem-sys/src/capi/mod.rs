@@ -51,9 +51,17 @@ pub const PMEM_SYS_FILE_SPARSE: c_uint = 4;
 /// temporary file created in it (O_TMPFILE).
 pub const PMEM_SYS_FILE_TMPFILE: c_uint = 8;
 
+/// Size of the per-thread error buffer: a path of PATH_MAX bytes and the
+/// rest of the sentence fit; a longer message is cut at a character
+/// boundary and ends in "...".
+const ERRMSG_CAP: usize = 4608;
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
-    static STRING_RESULT: RefCell<CString> = RefCell::new(CString::default());
+    // A fixed buffer, overwritten in place and never freed while the thread
+    // lives: the pointer pmem_sys_errormsg() returns stays valid however
+    // many calls fail after it was taken. No destructor, so it can be read
+    // even while the thread's other thread-locals are being torn down.
+    static LAST_ERROR: UnsafeCell<[u8; ERRMSG_CAP]> = const { UnsafeCell::new([0; ERRMSG_CAP]) };
 }
 
 fn set_errno(e: c_int) {
@@ -62,8 +70,29 @@ fn set_errno(e: c_int) {
 }
 
 fn record(e: &Error) {
-    let msg = CString::new(e.message.replace('\0', "?")).unwrap_or_default();
-    LAST_ERROR.with(|l| *l.borrow_mut() = msg);
+    let msg = e.message.replace('\0', "?");
+    let (text, cut) = if msg.len() < ERRMSG_CAP {
+        (msg.as_str(), "")
+    } else {
+        let mut end = ERRMSG_CAP - 4;
+        while !msg.is_char_boundary(end) {
+            end -= 1;
+        }
+        (&msg[..end], "...")
+    };
+    LAST_ERROR.with(|buf| {
+        let dst = buf.get().cast::<u8>();
+        // SAFETY: `dst` is this thread's buffer of ERRMSG_CAP bytes; only
+        // this thread touches it, and no Rust reference to it exists (the
+        // C caller may hold a pointer, which stays valid: the bytes change
+        // in place). text.len() + cut.len() + 1 <= ERRMSG_CAP by the cut
+        // above.
+        unsafe {
+            core::ptr::copy_nonoverlapping(text.as_ptr(), dst, text.len());
+            core::ptr::copy_nonoverlapping(cut.as_ptr(), dst.add(text.len()), cut.len());
+            *dst.add(text.len() + cut.len()) = 0;
+        }
+    });
     set_errno(e.errno);
 }
 
@@ -88,26 +117,20 @@ fn guard<T>(call: &str, fallback: T, f: impl FnOnce() -> Result<T, Error>) -> T 
     }
 }
 
-/// Keeps `s` in a thread-local buffer and returns a pointer valid until the
-/// next string-returning call of the calling thread.
-fn thread_string(s: &str) -> *const c_char {
+/// A C copy of `s` that lives as long as the process. The library keeps
+/// one copy of every distinct string it has returned this way (table
+/// names, knob reports and values, reason sentences: a handful in
+/// practice), so a pointer handed to C can never dangle.
+fn interned(s: &str) -> *const c_char {
+    static STRINGS: Mutex<BTreeSet<&'static CStr>> = Mutex::new(BTreeSet::new());
     let c = CString::new(s.replace('\0', "?")).unwrap_or_default();
-    STRING_RESULT.with(|r| {
-        *r.borrow_mut() = c;
-        r.borrow().as_ptr()
-    })
-}
-
-/// A `'static` C copy of a `'static` str (table names: a handful).
-fn static_cstr(s: &'static str) -> *const c_char {
-    static CACHE: Mutex<Vec<(&'static str, &'static CStr)>> = Mutex::new(Vec::new());
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, c)) = cache.iter().find(|(k, _)| *k == s) {
-        return c.as_ptr();
+    let mut set = STRINGS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(kept) = set.get(c.as_c_str()) {
+        return kept.as_ptr();
     }
-    let c: &'static CStr = Box::leak(CString::new(s).unwrap_or_default().into_boxed_c_str());
-    cache.push((s, c));
-    c.as_ptr()
+    let kept: &'static CStr = Box::leak(c.into_boxed_c_str());
+    set.insert(kept);
+    kept.as_ptr()
 }
 
 /// Reads a C string argument; `None` for NULL.
@@ -498,13 +521,19 @@ pub extern "C" fn pmem_sys_is_pmem(addr: *const pmem_void, n: usize) -> bool {
 /// @addr: any address inside a mapping of this library
 ///
 /// Returns a sentence such as "MAP_SYNC refused (EOPNOTSUPP): /tmp is not
-/// a DAX mount (tmpfs); page granularity, durability by msync", valid until
-/// the mapping is unmapped; NULL with errno EINVAL for other addresses.
+/// a DAX mount (tmpfs); page granularity, durability by msync"; NULL with
+/// errno EINVAL for other addresses.
+///
+/// Lifetime: the string stays valid for the life of the process, after
+/// the mapping is unmapped too (the library keeps one copy of each
+/// distinct reason). Do not free it.
 #[no_mangle]
 pub extern "C" fn pmem_sys_mapping_reason(addr: *const pmem_void) -> *const c_char {
     guard("pmem_sys_mapping_reason", core::ptr::null(), || {
-        // The registry keeps the region (and its string) until unmapped.
-        mapping::reason(addr as usize).map(|r| mapping::reason_text(&r).as_ptr())
+        // Interned, not the region's own copy: a caller may well print the
+        // reason after unmapping (printf's arguments run in any order).
+        mapping::reason(addr as usize)
+            .map(|r| interned(&mapping::reason_text(&r).to_string_lossy()))
     })
 }
 
@@ -512,12 +541,22 @@ pub extern "C" fn pmem_sys_mapping_reason(addr: *const pmem_void) -> *const c_ch
 ///
 /// Names the call, the argument and the reason. Never NULL; empty when no
 /// call of this thread has failed.
+///
+/// Lifetime: the pointer is the same for every call from one thread and
+/// stays valid until that thread exits; it points to a per-thread buffer
+/// whose content the thread's next failing call overwrites in place. So
+/// `printf("%d %s\n", memunmap_pmem(p), pmem_sys_errormsg())` is safe in
+/// either evaluation order (it prints the new message or the previous
+/// one); copy the text to keep it past the thread's next failure. A
+/// message longer than 4607 bytes is cut and ends in "...". Do not free it.
 #[no_mangle]
 pub extern "C" fn pmem_sys_errormsg() -> *const c_char {
-    LAST_ERROR.with(|l| l.borrow().as_ptr())
+    LAST_ERROR.with(|buf| buf.get().cast::<c_char>().cast_const())
 }
 
 /// pmem_sys_version - the library version, "MAJOR.MINOR.PATCH"
+///
+/// Lifetime: a constant string, valid for the life of the process.
 #[no_mangle]
 pub extern "C" fn pmem_sys_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
@@ -527,11 +566,15 @@ pub extern "C" fn pmem_sys_version() -> *const c_char {
 ///
 /// "<arch>/<copy>+<flush>", for example "x86_64/avx2+clwb",
 /// "x86_64/temporal+clflush", "aarch64/temporal+dc-cvap" or
-/// "generic/temporal+none". The string is static.
+/// "generic/temporal+none".
+///
+/// Lifetime: valid for the life of the process, also after
+/// pmem_sys_set_option() selects another table (the call then returns
+/// another string). Do not free it.
 #[no_mangle]
 pub extern "C" fn pmem_sys_impl() -> *const c_char {
     guard("pmem_sys_impl", core::ptr::null(), || {
-        Ok(static_cstr(api::implementation()))
+        Ok(interned(api::implementation()))
     })
 }
 
@@ -546,7 +589,9 @@ pub extern "C" fn pmem_sys_movnt_threshold() -> usize {
 /// pmem_sys_cpu_features - the CPU features detected
 ///
 /// Space separated, named as in /proc/cpuinfo ("sse2 avx avx2 clflush
-/// clflushopt clwb"). The string is static.
+/// clflushopt clwb").
+///
+/// Lifetime: computed once, valid for the life of the process.
 #[no_mangle]
 pub extern "C" fn pmem_sys_cpu_features() -> *const c_char {
     static NAMES: OnceLock<CString> = OnceLock::new();
@@ -559,12 +604,16 @@ pub extern "C" fn pmem_sys_cpu_features() -> *const c_char {
 ///
 /// One line per knob that differs from its default ("PMEM_SYS_NO_AVX2=1
 /// (from the environment)"), then one per malformed environment value and
-/// why it was ignored. Empty when nothing is forced. Valid until the next
-/// string-returning pmem_sys_ call of the calling thread.
+/// why it was ignored. Empty when nothing is forced.
+///
+/// Lifetime: valid for the life of the process, from any thread; a later
+/// pmem_sys_set_option() does not change it (call again for the new
+/// report). The library keeps one copy of each distinct report. Do not
+/// free it.
 #[no_mangle]
 pub extern "C" fn pmem_sys_knobs() -> *const c_char {
     guard("pmem_sys_knobs", core::ptr::null(), || {
-        Ok(thread_string(&knobs::report()))
+        Ok(interned(&knobs::report()))
     })
 }
 
@@ -617,9 +666,13 @@ pub unsafe extern "C" fn pmem_sys_set_option(name: *const c_char, value: *const 
 /// @name: the environment variable's name
 ///
 /// Returns the value written as in the environment ("" for an unset string
-/// knob; PMEM_SYS_MOVNT_THRESHOLD reads as the threshold in force), valid
-/// until the next string-returning pmem_sys_ call of the calling thread;
-/// NULL with errno EINVAL for an unknown name.
+/// knob; PMEM_SYS_MOVNT_THRESHOLD reads as the threshold in force); NULL
+/// with errno EINVAL for an unknown name.
+///
+/// Lifetime: valid for the life of the process, from any thread; a later
+/// pmem_sys_set_option() does not change it. The library keeps one copy
+/// of each distinct value returned (a few bytes per value ever set). Do
+/// not free it.
 ///
 /// # Safety
 /// `name` is NULL or a NUL-terminated string.
@@ -637,7 +690,7 @@ pub unsafe extern "C" fn pmem_sys_get_option(name: *const c_char) -> *const c_ch
         })?;
         let name = n.to_string_lossy();
         knobs::get_option(&name)
-            .map(|v| thread_string(&v))
+            .map(|v| interned(&v))
             .ok_or_else(|| {
                 Error::new(
                     libc::EINVAL,
