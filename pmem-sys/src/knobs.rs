@@ -182,7 +182,7 @@ pub fn set_option(name: &str, value: Option<&str>) -> Result<(), KnobError> {
             s.set_at_run_time.push(static_name);
         }
         s.malformed.retain(|m| !m.starts_with(&format!("{name}=")));
-        super::dispatch::reselect(&s.knobs);
+        crate::engine::dispatch::reselect(&s.knobs);
         Ok(())
     })
 }

@@ -50,9 +50,11 @@
 //!
 //! ## Layout
 //!
-//! - [`engine`]: what the CPU has (`detect`), what the user forced
-//!   (`knobs`), which table runs (`dispatch`), and the algorithm written
-//!   once (`algo`). `arch/` stamps out the per-instruction-set leaves.
+//! - [`knobs`]: what the user forced, as plain data: parsing, the
+//!   environment, the values in force.
+//! - [`engine`]: what the CPU has (`detect`), which table runs
+//!   (`dispatch`), and the algorithm written once (`algo`). `arch/` stamps
+//!   out the per-instruction-set leaves.
 //! - [`mapping`]: `mmap` with `MAP_SYNC`, the registry of mappings, the
 //!   granularity and its reason, and the page-granular `msync` bookkeeping.
 //! - [`fault`]: the `SIGBUS` handler and guarded copy behind the fault-safe
@@ -83,6 +85,7 @@ pub mod capi;
 pub mod engine;
 mod error;
 pub mod fault;
+pub mod knobs;
 pub mod mapping;
 #[cfg(feature = "record")]
 pub mod oracle;

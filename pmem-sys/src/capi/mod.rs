@@ -17,7 +17,8 @@ use crate::knobs::{self, KnobError};
 use crate::mapping::{self, Granularity};
 use crate::{Error, api};
 use core::ffi::{CStr, c_char, c_int, c_uint, c_void};
-use std::cell::RefCell;
+use std::cell::UnsafeCell;
+use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, OnceLock};
@@ -417,8 +418,8 @@ pub unsafe extern "C" fn pmem_sys_memmove(dst: *mut pmem_void, src: *const c_voi
 /// `addr` mapped for `n` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn pmem_sys_persist(addr: *const pmem_void, n: usize) -> c_int {
-    // SAFETY: the caller's contract.
     guard("pmem_sys_persist", -1, || {
+        // SAFETY: the caller's contract.
         unsafe { api::persist(addr.cast(), n) }.map(|()| 0)
     })
 }

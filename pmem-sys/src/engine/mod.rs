@@ -3,7 +3,8 @@
 //! pointer.
 //!
 //! - [`detect`] knows what the CPU has;
-//! - [`knobs`] knows what the user forced;
+//! - [`crate::knobs`] knows what the user forced (re-exported here as
+//!   `engine::knobs` for existing users);
 //! - [`dispatch`] decides which table runs (a pure function of both) and
 //!   publishes it;
 //! - [`algo`] is the copy algorithm, written once; `crate::arch` stamps out
@@ -12,13 +13,12 @@
 pub(crate) mod algo;
 pub mod detect;
 pub mod dispatch;
-pub mod knobs;
 pub mod trace;
 
+pub use crate::knobs::{self, Knobs};
 pub use algo::NOFLUSH_NT_MIN;
 pub use detect::Features;
 pub use dispatch::{CopyTier, FlushKind, select};
-pub use knobs::Knobs;
 
 /// `copy(dst, src, n)` and `move(dst, src, n)`.
 pub type CopyFn = unsafe fn(*mut u8, *const u8, usize);

@@ -976,7 +976,7 @@ fn streaming_threshold() -> usize {
 /// Chooses the routine; called once, by the handler's installation.
 pub(crate) fn select() {
     let f = crate::engine::detect::features();
-    let k = crate::engine::knobs::current();
+    let k = crate::knobs::current();
     USE_AVX2.store(f.avx2 && !k.no_avx2, Ordering::Relaxed);
     STREAM_FROM.store(streaming_threshold(), Ordering::Relaxed);
 }
