@@ -76,6 +76,20 @@ static int gopmem_granularity(const void *addr, size_t n, gopmem_error *e) {
 	return r;
 }
 
+// The fault-safe copies: a bus error (a page truncated under the mapping,
+// poisoned media) returns -1 with errno EIO instead of killing the process.
+static int gopmem_read(void *dst, const void *src, size_t n, gopmem_error *e) {
+	int r = memcpy_from_pmem(dst, src, n);
+	if (r != 0) gopmem_capture(e);
+	return r;
+}
+
+static int gopmem_write(void *dst, const void *src, size_t n, gopmem_error *e) {
+	int r = pmem_sys_memcpy_to_pmem_checked(dst, src, n);
+	if (r != 0) gopmem_capture(e);
+	return r;
+}
+
 static const char *gopmem_reason(const void *addr, gopmem_error *e) {
 	const char *r = pmem_sys_mapping_reason(addr);
 	if (r == NULL) gopmem_capture(e);
@@ -88,6 +102,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -223,10 +238,15 @@ func (m *Mapping) Bytes() []byte {
 	return unsafe.Slice((*byte)(m.addr), m.size)
 }
 
-// Write copies p into the mapping at off with memcpy_to_pmem: when it
-// returns the data is written back or streamed to the media but not yet
-// ordered. p may be a slice of Bytes that overlaps the destination, as
-// with copy.
+// Write copies p into the mapping at off with the checked copy
+// (pmem_sys_memcpy_to_pmem_checked): when it returns the data is written
+// back or streamed to the media but not yet ordered. p may be a slice of
+// Bytes that overlaps the destination, as with copy.
+//
+// Write survives bus errors: when a destination page faults (the file was
+// truncated under the mapping, say) it returns an error for which
+// errors.Is(err, syscall.EIO) holds, and the process goes on; the bytes
+// before the faulting offset are written.
 //
 // Follow with Persist(off, len(p)), which works from any goroutine. Drain
 // and WmbPmem complete only the copies made on the calling OS thread (the
@@ -242,28 +262,54 @@ func (m *Mapping) Write(off int, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	dst := unsafe.Add(m.addr, off)
+	src := unsafe.Pointer(&p[0])
+	if overlaps(dst, src, len(p)) {
+		// p is a slice of Bytes overlapping the destination. The checked
+		// copy assumes disjoint ranges: read the source out first with the
+		// fault-safe read, then write that copy.
+		tmp := make([]byte, len(p))
+		var e C.gopmem_error
+		// SAFETY: p is inside the live mapping (it overlaps it and is a Go
+		// slice of len(p) bytes); tmp is a fresh Go buffer of len(p) bytes.
+		if C.gopmem_read(unsafe.Pointer(&tmp[0]), src, C.size_t(len(p)), &e) != 0 {
+			return libraryError("memcpy_from_pmem", &e)
+		}
+		src = unsafe.Pointer(&tmp[0])
+		defer runtime.KeepAlive(tmp)
+	}
+	var e C.gopmem_error
 	// SAFETY: check proved [off, off+len(p)) inside the live mapping, which
-	// the read lock keeps mapped; p is a Go slice of len(p) bytes that cgo
-	// keeps in place for the call.
-	copyToPmem(unsafe.Add(m.addr, off), unsafe.Pointer(&p[0]), len(p))
+	// the read lock keeps mapped; src is a Go buffer of len(p) bytes that
+	// cgo keeps in place for the call, disjoint from the destination.
+	if C.gopmem_write(dst, src, C.size_t(len(p)), &e) != 0 {
+		return libraryError("pmem_sys_memcpy_to_pmem_checked", &e)
+	}
 	return nil
+}
+
+func overlaps(a, b unsafe.Pointer, n int) bool {
+	x, y := uintptr(a), uintptr(b)
+	return y < x+uintptr(n) && x < y+uintptr(n)
 }
 
 // copyToPmem is memcpy_to_pmem, or pmem_sys_memmove when the ranges
 // overlap (a source sliced from Bytes): the library's copy assumes
 // disjoint ranges, Go's copy does not, and this package follows Go.
-// dst and src must be valid for n > 0 bytes.
+// dst and src must be valid for n > 0 bytes. Not fault-safe.
 func copyToPmem(dst, src unsafe.Pointer, n int) {
-	d, s := uintptr(dst), uintptr(src)
-	if s < d+uintptr(n) && d < s+uintptr(n) {
+	if overlaps(dst, src, n) {
 		C.pmem_sys_memmove(dst, src, C.size_t(n))
 	} else {
 		C.memcpy_to_pmem(dst, src, C.size_t(n))
 	}
 }
 
-// Read copies len(p) bytes of the mapping at off into p
-// (memcpy_from_pmem).
+// Read copies len(p) bytes of the mapping at off into p with the
+// fault-safe memcpy_from_pmem. A bus error (a page truncated under the
+// mapping, poisoned media) returns an error for which errors.Is(err,
+// syscall.EIO) holds, never stale bytes; p holds the bytes before the
+// fault, and the process goes on.
 func (m *Mapping) Read(off int, p []byte) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -274,16 +320,23 @@ func (m *Mapping) Read(off int, p []byte) error {
 		return nil
 	}
 	src := unsafe.Add(m.addr, off)
-	d, s, n := uintptr(unsafe.Pointer(&p[0])), uintptr(src), uintptr(len(p))
-	if s < d+n && d < s+n {
-		// p is a slice of Bytes overlapping the source: Go's copy moves it
-		// correctly, which memcpy_from_pmem does not promise.
-		// SAFETY: as in Write: [off, off+len(p)) is inside the live mapping.
-		copy(p, unsafe.Slice((*byte)(src), len(p)))
-		return nil
+	dst := unsafe.Pointer(&p[0])
+	var tmp []byte
+	if overlaps(dst, src, len(p)) {
+		// p is a slice of Bytes overlapping the source: read into a fresh
+		// buffer first (memcpy_from_pmem assumes disjoint ranges).
+		tmp = make([]byte, len(p))
+		dst = unsafe.Pointer(&tmp[0])
 	}
-	// SAFETY: as in Write, with the directions swapped.
-	C.memcpy_from_pmem(unsafe.Pointer(&p[0]), src, C.size_t(len(p)))
+	var e C.gopmem_error
+	// SAFETY: check proved [off, off+len(p)) inside the live mapping, which
+	// the read lock keeps mapped; dst is a Go buffer of len(p) bytes.
+	if C.gopmem_read(dst, src, C.size_t(len(p)), &e) != 0 {
+		return libraryError("memcpy_from_pmem", &e)
+	}
+	if tmp != nil {
+		copy(p, tmp) // plain stores into the mapping, as the caller chose
+	}
 	return nil
 }
 

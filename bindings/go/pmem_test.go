@@ -469,7 +469,7 @@ func TestPackageFunctions(t *testing.T) {
 		t.Fatalf("Version() = %q", v)
 	}
 	// Every x86_64 CPU has CLFLUSH and SFENCE, and aarch64 has DC CVAP or
-	// DC CVAC with DMB; only the portable fallback lacks the API.
+	// DC CVAC with DSB; only the portable fallback lacks the API.
 	generic := strings.HasPrefix(impl, "generic/")
 	if ArchHasPmemApi() == generic || ArchHasWmbPmem() == generic {
 		t.Fatalf("ArchHasPmemApi %v, ArchHasWmbPmem %v with %s", ArchHasPmemApi(), ArchHasWmbPmem(), impl)

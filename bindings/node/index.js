@@ -69,6 +69,8 @@ const c = {
   memmove: lib.func('pmem_sys_memmove', 'void', ['uintptr_t', 'uintptr_t', 'size_t']),
   memmove_view: lib.func('pmem_sys_memmove', 'void', ['void *', 'const void *', 'size_t']),
   memcpy_from_pmem: lib.func('memcpy_from_pmem', 'int', ['void *', 'uintptr_t', 'size_t']),
+  // The checked copy: -1 with errno EIO on a bus error instead of SIGBUS.
+  memcpy_to_pmem_checked: lib.func('pmem_sys_memcpy_to_pmem_checked', 'int', ['uintptr_t', 'const void *', 'size_t']),
   persist: lib.func('pmem_sys_persist', 'int', ['uintptr_t', 'size_t']),
   drain: lib.func('pmem_sys_drain', 'int', []),
   wmb_pmem: lib.func('wmb_pmem', 'void', []),
@@ -194,30 +196,45 @@ class Mapping {
   }
 
   /**
-   * Copy data to offset with memcpy_to_pmem: written back or streamed, not
-   * yet ordered; follow with drain() (or wmbPmem()), or persist() the
-   * range. data may be a view of this mapping's buffer overlapping the
-   * destination. Returns the number of bytes written.
+   * Copy data to offset with the checked copy
+   * (pmem_sys_memcpy_to_pmem_checked): written back or streamed, not yet
+   * ordered; follow with drain() (or wmbPmem()), or persist() the range.
+   * data may be a view of this mapping's buffer overlapping the
+   * destination. Returns the number of bytes written. A bus error (a page
+   * truncated under the mapping, say) throws with code 'EIO' and the
+   * process goes on; the bytes before the fault are written.
    */
   write(offset, data) {
-    const bytes = toBytes('Mapping.write', data);
+    let bytes = toBytes('Mapping.write', data);
     this.#range('Mapping.write', offset, bytes.length);
     if (bytes.length === 0) return 0;
     if (this.#buffer !== null && bytes.buffer === this.#buffer) {
-      // A view of this very mapping: the ranges may overlap, which
-      // memcpy_to_pmem does not allow and pmem_sys_memmove does.
-      c.memmove(this.#addr + offset, this.#addr + bytes.byteOffset, bytes.length);
-    } else {
-      c.memcpy_to_pmem(this.#addr + offset, bytes, bytes.length);
+      // A view of this very mapping: the ranges may overlap, which the
+      // checked copy does not allow. Read the source out with the
+      // fault-safe read first, then write that copy.
+      const copy = Buffer.alloc(bytes.length);
+      if (c.memcpy_from_pmem(copy, this.#addr + bytes.byteOffset, bytes.length) !== 0) {
+        throw libraryError('memcpy_from_pmem');
+      }
+      bytes = copy;
+    }
+    if (c.memcpy_to_pmem_checked(this.#addr + offset, bytes, bytes.length) !== 0) {
+      throw libraryError('pmem_sys_memcpy_to_pmem_checked');
     }
     return bytes.length;
   }
 
-  /** Copy length bytes at offset into a new Buffer (memcpy_from_pmem). */
+  /**
+   * Copy length bytes at offset into a new Buffer with the fault-safe
+   * memcpy_from_pmem. A bus error throws with code 'EIO' (never stale
+   * bytes) and the process goes on.
+   */
   read(offset, length) {
     this.#range('Mapping.read', offset, length);
     const out = Buffer.alloc(length);
-    if (length > 0) c.memcpy_from_pmem(out, this.#addr + offset, length);
+    if (length > 0 && c.memcpy_from_pmem(out, this.#addr + offset, length) !== 0) {
+      throw libraryError('memcpy_from_pmem');
+    }
     return out;
   }
 
