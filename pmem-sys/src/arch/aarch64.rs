@@ -80,7 +80,7 @@ impl Flush for DcCivac {
 
 /// # Safety
 /// None; `unsafe` only to fit the table.
-unsafe fn dsb() {
+pub(super) unsafe fn dsb() {
     crate::engine::trace::fence();
     core::arch::asm!("dsb sy", options(nostack, preserves_flags));
 }

@@ -9,7 +9,7 @@ use crate::engine::{CopyTier, FlushKind, Ops};
 
 /// # Safety
 /// None; `unsafe` only to fit the table.
-unsafe fn fence() {
+pub(super) unsafe fn fence() {
     crate::engine::trace::fence();
     core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
 }

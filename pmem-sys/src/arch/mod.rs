@@ -8,7 +8,7 @@
 mod aarch64;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod generic;
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(any(not(target_arch = "x86_64"), feature = "test-tables"))]
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -19,6 +19,8 @@ pub(crate) use aarch64::{has_pmem_api, table};
 pub(crate) use generic::{has_pmem_api, table};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86_64::{has_pmem_api, table};
+#[cfg(feature = "test-tables")]
+pub(crate) use portable::test_tables;
 
 /// Stamps out one table: the leaves of every operation for one vector type,
 /// one flush and one invalidate instruction. The leading attributes (a

@@ -102,7 +102,7 @@ asm_flush!(Clflush, "clflush");
 ///
 /// # Safety
 /// None; `unsafe` only to fit the table.
-unsafe fn sfence() {
+pub(super) unsafe fn sfence() {
     crate::engine::trace::fence();
     _mm_sfence()
 }

@@ -160,6 +160,15 @@ pub fn runnable(copy: CopyTier, flush: FlushKind, f: &Features) -> Option<&'stat
     }
 }
 
+/// Tables that only tests use (feature `test-tables`, which this crate's
+/// own tests turn on): the generic algorithm over a portable 64-byte
+/// vector, standing in for AVX-512 where the CPU lacks it. Runnable on
+/// every CPU of the architecture; never selected.
+#[cfg(feature = "test-tables")]
+pub fn test_tables() -> &'static [Ops] {
+    arch::test_tables()
+}
+
 /// Every (copy, flush) pair this build has a table for.
 pub fn all_pairs() -> Vec<(CopyTier, FlushKind)> {
     let copies = [
