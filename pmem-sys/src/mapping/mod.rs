@@ -8,7 +8,9 @@ pub mod eadr;
 mod registry;
 mod sys;
 
-pub use registry::{Region, granularity, mapping_size, reason, reason_text, region_at, unmap};
+pub use registry::{
+    Region, granularity, mapping_size, reason, reason_text, region_at, unmap, unmap_range,
+};
 pub(crate) use registry::{msync_range, registry_region_containing, special_granularity};
 pub use sys::page_size;
 

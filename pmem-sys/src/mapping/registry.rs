@@ -221,6 +221,73 @@ pub fn unmap(addr: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Unmaps `[start, end)` (page-aligned) from every mapping of this library
+/// it overlaps, keeping the parts outside it registered: PMDK's
+/// `pmem_unmap` of part of a mapping (the compatibility layer's). The
+/// calling thread's unfenced page-granular ranges of each affected mapping
+/// are msynced first, as `unmap` does.
+pub fn unmap_range(start: usize, end: usize) -> Result<(), Error> {
+    let page = page_size();
+    if start % page != 0 || end % page != 0 || end < start {
+        return Err(Error::new(
+            libc::EINVAL,
+            "unmap_range",
+            format_args!("[{start:#x}, {end:#x})"),
+            "not a page-aligned range",
+        ));
+    }
+    let mut reg = registry();
+    let first = reg
+        .range(..=start)
+        .next_back()
+        .filter(|(_, r)| r.start + r.map_len > start)
+        .map_or(start, |(s, _)| *s);
+    let hit: Vec<Arc<Region>> = reg
+        .range(first..end)
+        .map(|(_, r)| r.clone())
+        .filter(|r| r.start + r.map_len > start)
+        .collect();
+    let mut special = false;
+    let mut page_granular = Vec::new();
+    for r in &hit {
+        reg.remove(&r.start);
+        special |= r.granularity != Granularity::CacheLine;
+        if r.granularity == Granularity::Page {
+            page_granular.push((r.start, r.start + r.map_len));
+        }
+        let piece = |s: usize, e: usize| Region {
+            start: s,
+            // The asked length where it reaches into the piece, else the
+            // piece (device-DAX maps whole alignment units past it).
+            len: match (r.start + r.len).min(e).saturating_sub(s) {
+                0 => e - s,
+                l => l,
+            },
+            map_len: e - s,
+            granularity: r.granularity,
+            reason: r.reason.clone(),
+        };
+        if r.start < start {
+            reg.insert(r.start, Arc::new(piece(r.start, start)));
+        }
+        if r.start + r.map_len > end {
+            reg.insert(end, Arc::new(piece(end, r.start + r.map_len)));
+        }
+    }
+    if special {
+        publish_special(&reg);
+    }
+    drop(reg);
+    for (s, e) in page_granular {
+        dirty::sync_before_unmap(s, e);
+    }
+    for r in &hit {
+        let (s, e) = (r.start.max(start), (r.start + r.map_len).min(end));
+        sys::unmap(s, e - s);
+    }
+    Ok(())
+}
+
 /// The length of the mapping that starts at `addr`.
 pub fn mapping_size(addr: usize) -> Result<usize, Error> {
     registry().get(&addr).map(|r| r.len).ok_or_else(|| {
