@@ -87,6 +87,7 @@ mod error;
 pub mod fault;
 pub mod knobs;
 pub mod mapping;
+pub mod record;
 #[cfg(feature = "record")]
 pub mod oracle;
 
