@@ -41,6 +41,26 @@ class PlainDlopen(unittest.TestCase):
         self.assertIn("round trip ok", r.stdout)
         self.assertIn(f"missing file: errno {errno.ENOENT}", r.stdout)
 
+    def test_readme_sample_output_is_current(self):
+        # The README shows the script's output; it must be what the script
+        # prints now, up to what differs per machine and run (temporary
+        # directory, library path, implementation, granularity, reason).
+        readme = open(os.path.join(HERE, "README.md"), encoding="utf-8").read()
+        sample = re.search(r"```\n(library: .*?)```", readme, re.S)
+        self.assertIsNotNone(sample, "no sample output block in README.md")
+        r = subprocess.run([sys.executable, os.path.join(HERE, "pmem_ctypes.py")], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+        def shape(text):
+            text = re.sub(r"/tmp/tmp\w+", "TMP", text)
+            text = re.sub(r"(?m)^library: .*$", "library: LIB", text)
+            text = re.sub(r"implementation \S+", "implementation IMPL", text)
+            text = re.sub(r"(?m)^granularity: .*$", "granularity: G", text)
+            text = re.sub(r"(?m)^reason: .*$", "reason: R", text)
+            return text.strip().splitlines()
+
+        self.assertEqual(shape(sample.group(1)), shape(r.stdout))
+
     def test_first_call_needs_no_init(self):
         # A fresh process whose first call into the library is a copy: the
         # dispatch resolves itself on that call.
