@@ -27,17 +27,32 @@ FUZZ_SECONDS ?= 60
 
 export PKG_CONFIG_PATH := $(STAGE)/lib/pkgconfig:$(PKG_CONFIG_PATH)
 
-.PHONY: all lib header check-header install uninstall stage demo examples test \
+.PHONY: all lib libpmem test-libpmem-symbols test-libpmem-unit header check-header install uninstall stage demo examples test \
         test-rust test-c test-examples test-symbols test-python test-bindings test-verify test-docs \
         bench bench-smoke fuzz test-dax clean
 
-all: lib
+all: lib libpmem
 
 # The C library. The SONAME is passed here, not from a build script, so it
 # never leaks into crates that depend on pmem-sys (see the crate docs).
 lib:
 	$(CARGO) rustc -p pmem-sys --release --features capi --crate-type cdylib,staticlib \
 	    -- -C link-arg=-Wl,-soname,$(SONAME)
+
+# libpmem.so.1: PMDK 1.12's libpmem ABI on this engine (pmdk-compat/).
+# rustc links a cdylib with a version script of its own, and a second
+# --version-script conflicts with it (GNU ld refuses, rust-lld keeps
+# rustc's), while PMDK's consumers need every name versioned LIBPMEM_1.0.
+# So the crate is a staticlib and cc links it with our script alone; -u keeps
+# each of the 23 exports, --gc-sections drops what they do not reach, and
+# -z now matches PMDK's BIND_NOW. See pmdk-compat/src/lib.rs.
+LIBPMEM_SYMS := $(shell cat tests/libpmem-symbols.txt)
+libpmem:
+	$(CARGO) build -p pmdk-compat --release
+	$(CC) -shared -o $(RELEASE)/libpmem.so.1 -Wl,-soname,libpmem.so.1 \
+	    -Wl,--version-script=pmdk-compat/libpmem.map -Wl,-z,now -Wl,--gc-sections \
+	    $(addprefix -Wl$(comma)-u$(comma),$(LIBPMEM_SYMS)) \
+	    $(RELEASE)/libpmdk_compat.a $(LIBS_PRIVATE)
 
 # Regenerate include/pmem.h from src/capi/mod.rs (cbindgen, pinned).
 header:
@@ -52,7 +67,7 @@ $(BUILD)/pmem-sys.pc: pmem-sys/pmem-sys.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' $< > $@
 
-install: lib
+install: lib libpmem
 	@rm -f $(BUILD)/pmem-sys.pc
 	$(MAKE) --no-print-directory $(BUILD)/pmem-sys.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
@@ -60,6 +75,7 @@ install: lib
 	ln -sf libpmem_sys.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libpmem_sys.so
 	install -m 644 $(RELEASE)/libpmem_sys.a $(DESTDIR)$(LIBDIR)/libpmem_sys.a
+	install -D -m 755 $(RELEASE)/libpmem.so.1 $(DESTDIR)$(LIBDIR)/pmem-sys/libpmem.so.1
 	install -m 644 include/pmem.h $(DESTDIR)$(INCDIR)/pmem.h
 	install -m 644 $(BUILD)/pmem-sys.pc $(DESTDIR)$(LIBDIR)/pkgconfig/pmem-sys.pc
 	@rm -f $(BUILD)/pmem-sys.pc
@@ -68,6 +84,8 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libpmem_sys.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libpmem_sys.so $(DESTDIR)$(LIBDIR)/libpmem_sys.a \
 	      $(DESTDIR)$(INCDIR)/pmem.h $(DESTDIR)$(LIBDIR)/pkgconfig/pmem-sys.pc
+	rm -f $(DESTDIR)$(LIBDIR)/pmem-sys/libpmem.so.1
+	-rmdir $(DESTDIR)$(LIBDIR)/pmem-sys 2>/dev/null
 
 # An installed copy in build/stage, which examples, C tests and bindings
 # build against through pkg-config, as users do.
@@ -84,7 +102,7 @@ demo: examples
 	echo "== pmeminfo" && \
 	LD_LIBRARY_PATH=$(STAGE)/lib c-examples/pmeminfo "$$dir/hello.pmem" "$$dir"
 
-test: test-rust check-header test-symbols test-c test-examples test-python test-bindings test-verify test-docs
+test: test-rust check-header test-symbols test-libpmem-symbols test-libpmem-unit test-c test-examples test-python test-bindings test-verify test-docs
 	@echo "make test: all passed"
 
 test-rust:
@@ -93,6 +111,17 @@ test-rust:
 
 test-symbols: lib
 	bash tests/check-symbols.sh $(RELEASE)/libpmem_sys.so tests/symbols.txt
+
+# libpmem.so.1 exports exactly the 23 names of tests/libpmem-symbols.txt,
+# each @@LIBPMEM_1.0, and libpmem_sys.so none of them.
+test-libpmem-symbols: lib libpmem
+	bash tests/check-libpmem-symbols.sh $(RELEASE)/libpmem.so.1 $(RELEASE)/libpmem_sys.so tests/libpmem-symbols.txt
+
+# The compatibility layer's Rust unit tests, then a C program calling every
+# function and flag through libpmem.so.1 (a few seconds).
+test-libpmem-unit: libpmem
+	$(CARGO) test -p pmdk-compat --release
+	$(MAKE) --no-print-directory -C pmdk-compat/tests/c RELEASE=$(abspath $(RELEASE)) test
 
 test-examples: examples
 	bash tests/examples.sh $(STAGE)
