@@ -30,6 +30,20 @@ from pypmem._pypmem import (
     wmb_pmem,
 )
 
+from pypmem import _pypmem
+
+
+class _OctalMode(int):
+    """A permission that prints in octal, so that ``help(map_file)`` shows
+    ``mode=0o666`` (the text signature names this object; a plain int
+    would print as 438)."""
+
+    def __repr__(self) -> str:
+        return oct(self)
+
+
+_pypmem._MODE_0o666 = _OctalMode(0o666)  # type: ignore[attr-defined]
+
 __all__ = [
     "DETACH_AT",
     "ENGINE_VERSION",

@@ -27,12 +27,19 @@ class Mapping:
         """Fills ``buffer`` from ``offset``; returns ``len(buffer)``."""
     def memset(self, offset: int, value: int, length: int, /) -> None:
         """Sets ``length`` bytes from ``offset`` to ``value``."""
-    def flush(self, offset: int = 0, length: int | None = None) -> None:
+    def write_back(self, offset: int = 0, length: int | None = None) -> None:
         """Writes the range back (arch_wb_cache_pmem); not fenced."""
+    def flush(self, offset: int = 0, length: int | None = None) -> None:
+        """Makes the range durable, as mmap.flush() does (same as persist)."""
     def persist(self, offset: int = 0, length: int | None = None) -> None:
         """Makes the range durable (write back and fence, or msync)."""
     def close(self) -> None:
         """Unmaps; BufferError while buffer exports are alive."""
+    def __bytes__(self) -> bytes:
+        """A guarded copy of the whole mapping."""
+    @property
+    def readonly(self) -> bool:
+        """True for a read-only mapping (stores raise TypeError)."""
     @property
     def closed(self) -> bool:
         """True once close() has succeeded."""
@@ -76,12 +83,14 @@ def map_file(
     exclusive: bool = False,
     sparse: bool = False,
     tmpfile: bool = False,
+    readonly: bool = False,
     mode: int = 0o666,
 ) -> Mapping:
     """Maps a file (optionally creating it) and returns a Mapping."""
 
-def memremap_pmem(fd: int | _HasFileno, offset: int, size: int) -> Mapping:
-    """Maps ``[offset, offset + size)`` of an open read-write descriptor."""
+def memremap_pmem(fd: int | _HasFileno, offset: int, size: int, *, readonly: bool | None = None) -> Mapping:
+    """Maps ``[offset, offset + size)`` of an open descriptor (read-only if
+    it was opened read-only, or with ``readonly=True``)."""
 
 def wmb_pmem() -> None:
     """The fence; raises OSError if an msync failure was recorded."""

@@ -29,9 +29,46 @@ pub(crate) fn os_error(e: pmem_sys::Error) -> PyErr {
     PyOSError::new_err((e.errno, e.message))
 }
 
+/// An error of the engine's mapping calls in Python's terms: the message
+/// names the Python call and its keyword arguments (not the C flags); a bad
+/// offset or length (EINVAL about a size, an offset or a range) is a
+/// ValueError, as everywhere else in the package; an OSError carries
+/// `filename` when the call was given a path.
+fn mapping_error(call: &str, e: pmem_sys::Error, filename: Option<&Bound<'_, PyAny>>) -> PyErr {
+    // The engine's message is "engine_call: argument: reason".
+    let rest = e
+        .message
+        .split_once(": ")
+        .map_or(e.message.as_str(), |(_, r)| r);
+    let mut msg = format!("{call}: {rest}");
+    for (c, py) in [
+        ("PMEM_SYS_FILE_CREATE", "create=True"),
+        ("PMEM_SYS_FILE_EXCL", "exclusive=True"),
+        ("PMEM_SYS_FILE_SPARSE", "sparse=True"),
+        ("PMEM_SYS_FILE_TMPFILE", "tmpfile=True"),
+    ] {
+        msg = msg.replace(c, py);
+    }
+    let argument = rest.split(": ").next().unwrap_or("");
+    let about_extent = ["size ", "offset ", "range ["]
+        .iter()
+        .any(|a| argument.starts_with(a))
+        || rest.ends_with("the file is empty and size is 0");
+    if std::io::Error::from_raw_os_error(e.errno).kind() == std::io::ErrorKind::InvalidInput
+        && about_extent
+    {
+        return PyValueError::new_err(msg);
+    }
+    match filename {
+        Some(f) => PyOSError::new_err((e.errno, msg, f.clone().unbind())),
+        None => PyOSError::new_err((e.errno, msg)),
+    }
+}
+
 /// A path argument as `os.fspath` sees it: str (encoded with the file
-/// system encoding, as `open()` does), bytes, or an os.PathLike.
-fn fs_path(path: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+/// system encoding, as `open()` does), bytes, or an os.PathLike. Returns
+/// the path and the str or bytes object (for OSError.filename).
+fn fs_path<'py>(path: &Bound<'py, PyAny>) -> PyResult<(PathBuf, Bound<'py, PyAny>)> {
     let os = path.py().import("os")?;
     let p = os.call_method1("fspath", (path,))?;
     let bytes = match p.cast::<PyBytes>() {
@@ -43,7 +80,7 @@ fn fs_path(path: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
             "pypmem.map_file: path: embedded null byte",
         ));
     }
-    Ok(PathBuf::from(OsString::from_vec(bytes)))
+    Ok((PathBuf::from(OsString::from_vec(bytes)), p))
 }
 
 fn non_negative(call: &str, what: &str, v: i64) -> PyResult<u64> {
@@ -63,9 +100,16 @@ fn to_usize(call: &str, what: &str, v: u64) -> PyResult<usize> {
 /// ``sparse=True``); ``exclusive=True`` fails with FileExistsError if it
 /// exists. ``tmpfile=True`` (with ``create``) maps an unnamed temporary file
 /// inside the directory ``path``. ``mode`` is the permission of a new file
-/// (before the umask). OS failures raise the matching OSError subclass.
+/// (before the umask). ``readonly=True`` opens the file read-only and maps
+/// it without write permission, as ``mmap`` with ``ACCESS_READ`` does: a
+/// user who may only read the file can map it; stores raise TypeError.
+/// Bad sizes raise ValueError; OS failures raise the matching OSError
+/// subclass with ``filename`` set to ``path``.
 #[pyfunction]
-#[pyo3(signature = (path, size=0, *, create=false, exclusive=false, sparse=false, tmpfile=false, mode=0o666))]
+#[pyo3(
+    signature = (path, size=0, *, create=false, exclusive=false, sparse=false, tmpfile=false, readonly=false, mode=0o666),
+    text_signature = "(path, size=0, *, create=False, exclusive=False, sparse=False, tmpfile=False, readonly=False, mode=_MODE_0o666)"
+)]
 #[allow(clippy::too_many_arguments)]
 fn map_file(
     py: Python<'_>,
@@ -75,10 +119,11 @@ fn map_file(
     exclusive: bool,
     sparse: bool,
     tmpfile: bool,
+    readonly: bool,
     mode: i64,
 ) -> PyResult<Mapping> {
     const CALL: &str = "pypmem.map_file";
-    let path = fs_path(path)?;
+    let (path, name) = fs_path(path)?;
     let size = to_usize(CALL, "size", non_negative(CALL, "size", size)?)?;
     let mode = u32::try_from(mode)
         .ok()
@@ -88,6 +133,18 @@ fn map_file(
                 "{CALL}: mode {mode:#o}: not a permission (0 to 0o7777)"
             ))
         })?;
+    let refuse = |why: &str| Err(PyValueError::new_err(format!("{CALL}: {why}")));
+    if !create {
+        for (on, what) in [(exclusive, "exclusive"), (tmpfile, "tmpfile")] {
+            if on {
+                return refuse(&format!("{what}=True: requires create=True"));
+            }
+        }
+    } else if readonly {
+        return refuse("readonly=True: cannot be combined with create=True");
+    } else if size == 0 {
+        return refuse("size 0: create=True needs the size of the file to create");
+    }
     let mut flags = 0;
     for (on, bit) in [
         (create, MapFlags::CREATE),
@@ -101,29 +158,66 @@ fn map_file(
     }
     // Creating a large file allocates every block: do it without the GIL.
     let (addr, len) = py
-        .detach(|| pmem_sys::mapping::map_file(&path, size, flags, mode))
-        .map_err(os_error)?;
-    Mapping::adopt(CALL, addr, len)
+        .detach(|| {
+            if readonly {
+                pmem_sys::mapping::map_file_readonly(&path, size)
+            } else {
+                pmem_sys::mapping::map_file(&path, size, flags, mode)
+            }
+        })
+        .map_err(|e| mapping_error(CALL, e, Some(&name)))?;
+    Mapping::adopt(CALL, addr, len, readonly)
 }
 
 /// Maps ``[offset, offset + size)`` of an open file or device-DAX node
 /// (the kernel's memremap_pmem). ``fd`` is an integer descriptor or an
-/// object with ``fileno()``, opened read-write; it may be closed afterwards.
+/// object with ``fileno()``; it may be closed afterwards. A descriptor
+/// opened read-only gets a read-only mapping (as with ``mmap``), and so does
+/// any descriptor with ``readonly=True``. ``offset`` must be a multiple of
+/// the page size and the range must lie inside the file (ValueError).
 #[pyfunction]
+#[pyo3(signature = (fd, offset, size, *, readonly=None))]
 fn memremap_pmem(
     py: Python<'_>,
     fd: &Bound<'_, PyAny>,
     offset: i64,
     size: i64,
+    readonly: Option<bool>,
 ) -> PyResult<Mapping> {
     const CALL: &str = "pypmem.memremap_pmem";
     let fd = as_fd(fd)?;
     let offset = non_negative(CALL, "offset", offset)?;
     let size = to_usize(CALL, "size", non_negative(CALL, "size", size)?)?;
+    let readonly = match readonly {
+        Some(r) => r,
+        None => opened_read_only(py, fd)?,
+    };
     let addr = py
-        .detach(|| pmem_sys::mapping::memremap(fd, offset, size))
-        .map_err(os_error)?;
-    Mapping::adopt(CALL, addr, size)
+        .detach(|| {
+            if readonly {
+                pmem_sys::mapping::memremap_readonly(fd, offset, size)
+            } else {
+                pmem_sys::mapping::memremap(fd, offset, size)
+            }
+        })
+        .map_err(|e| mapping_error(CALL, e, None))?;
+    Mapping::adopt(CALL, addr, size, readonly)
+}
+
+/// Whether `fd` was opened read-only (`fcntl(F_GETFL)`); false when that
+/// cannot be told (a bad descriptor is then reported by the mapping call).
+fn opened_read_only(py: Python<'_>, fd: i32) -> PyResult<bool> {
+    let fcntl = py.import("fcntl")?;
+    let os = py.import("os")?;
+    let getfl = fcntl.getattr("F_GETFL")?;
+    match fcntl.call_method1("fcntl", (fd, getfl)) {
+        Ok(fl) => {
+            let accmode: i64 = os.getattr("O_ACCMODE")?.extract()?;
+            let rdonly: i64 = os.getattr("O_RDONLY")?.extract()?;
+            Ok(fl.extract::<i64>()? & accmode == rdonly)
+        }
+        Err(_) => Ok(false),
+    }
 }
 
 #[allow(unsafe_code)]
@@ -137,8 +231,8 @@ fn as_fd(obj: &Bound<'_, PyAny>) -> PyResult<i32> {
     Ok(fd)
 }
 
-/// The fence: makes every earlier write, memset and flush of the calling
-/// thread durable (msyncing page-granular ranges it dirtied). Raises
+/// The fence: makes every earlier write, memset and write_back of the
+/// calling thread durable (msyncing page-granular ranges it dirtied). Raises
 /// OSError if an msync failed since the last report.
 #[pyfunction]
 fn wmb_pmem(py: Python<'_>) -> PyResult<()> {

@@ -60,6 +60,7 @@ pub struct Mapping {
     granularity: Granularity,
     reason: String,
     page: usize,
+    readonly: bool,
 }
 
 /// Permission to touch the mapped memory (see [`Mapping::hold`]). Copies
@@ -121,7 +122,7 @@ fn byte_value(call: &str, value: &Bound<'_, PyAny>) -> PyResult<u8> {
 impl Mapping {
     /// Wraps a mapping of pmem-sys starting at `addr`, `len` bytes long;
     /// unmaps it again if it cannot be described.
-    pub(crate) fn adopt(call: &str, addr: usize, len: usize) -> PyResult<Mapping> {
+    pub(crate) fn adopt(call: &str, addr: usize, len: usize, readonly: bool) -> PyResult<Mapping> {
         let described =
             mapping::granularity(call, addr, len).and_then(|g| Ok((g, mapping::reason(addr)?)));
         match described {
@@ -132,6 +133,7 @@ impl Mapping {
                 granularity,
                 reason: mapping::reason_text(&region).to_string_lossy().into_owned(),
                 page: mapping::page_size(),
+                readonly,
             }),
             Err(e) => {
                 let _ = mapping::unmap(addr);
@@ -181,6 +183,15 @@ impl Mapping {
         } else {
             Ok(())
         }
+    }
+
+    /// TypeError for a store into a read-only mapping (as `mmap` raises for
+    /// `ACCESS_READ`).
+    #[cold]
+    fn read_only(call: &str) -> PyErr {
+        PyTypeError::new_err(format!(
+            "{call}: the mapping is read-only (mapped with readonly=True or from a read-only descriptor)"
+        ))
     }
 
     /// Checks `[offset, offset + len)`.
@@ -389,6 +400,31 @@ impl Mapping {
         }
     }
 
+    /// `persist` and `flush`: write back and fence, or msync.
+    #[inline(always)]
+    fn durable(
+        &self,
+        py: Python<'_>,
+        call: &str,
+        offset: i64,
+        length: Option<i64>,
+    ) -> PyResult<()> {
+        let r = self.range_opt(call, offset, length)?;
+        // msync is a system call that may wait for the disk: never hold the
+        // GIL across it.
+        let hold = self.hold(
+            call,
+            r.len >= DETACH_AT || self.granularity == Granularity::Page,
+        )?;
+        if self.granularity == Granularity::CacheLine {
+            self.probe(call, r)?;
+        }
+        let (p, n) = (self.at(r.offset) as usize, r.len);
+        // SAFETY: `r` is inside the mapping, held open by `hold`.
+        hold.run(py, move || unsafe { pmem_sys::persist(p as *const u8, n) })
+            .map_err(os_error)
+    }
+
     fn unmap_now(&self) -> PyResult<()> {
         mapping::unmap(self.addr).map_err(os_error)
     }
@@ -403,6 +439,9 @@ impl Mapping {
     #[inline]
     fn write(&self, py: Python<'_>, offset: i64, data: &Bound<'_, PyAny>) -> PyResult<()> {
         const CALL: &str = "Mapping.write";
+        if self.readonly {
+            return Err(Self::read_only(CALL));
+        }
         // The hot path borrows the buffer in place (no Result or enum moves
         // of the 80-byte Py_buffer); anything unusual goes to Source.
         let mut view = ffi::Py_buffer::new();
@@ -482,6 +521,9 @@ impl Mapping {
         length: i64,
     ) -> PyResult<()> {
         const CALL: &str = "Mapping.memset";
+        if self.readonly {
+            return Err(Self::read_only(CALL));
+        }
         let c = byte_value(CALL, value)?;
         let r = self.range_opt(CALL, offset, Some(length))?;
         let hold = self.hold_for(CALL, r.len)?;
@@ -493,13 +535,15 @@ impl Mapping {
         .map_err(|e| fault(CALL, r, e))
     }
 
-    /// Writes back the range (arch_wb_cache_pmem) after stores made through
-    /// a memoryview or numpy; not fenced: follow with
-    /// :func:`pypmem.wmb_pmem`, or use :meth:`persist`. ``length=None``
-    /// means to the end.
+    /// Writes the range back from the CPU caches (the kernel's
+    /// arch_wb_cache_pmem) after stores made through a memoryview or numpy,
+    /// without a fence: several ranges can share one
+    /// :func:`pypmem.wmb_pmem`, which makes them durable. On a page-granular
+    /// mapping the range is remembered for that fence's msync. ``length=None``
+    /// means to the end. For durability in one call use :meth:`persist`.
     #[pyo3(signature = (offset=0, length=None))]
-    fn flush(&self, py: Python<'_>, offset: i64, length: Option<i64>) -> PyResult<()> {
-        const CALL: &str = "Mapping.flush";
+    fn write_back(&self, py: Python<'_>, offset: i64, length: Option<i64>) -> PyResult<()> {
+        const CALL: &str = "Mapping.write_back";
         let r = self.range_opt(CALL, offset, length)?;
         let hold = self.hold_for(CALL, r.len)?;
         if self.granularity == Granularity::CacheLine {
@@ -514,27 +558,24 @@ impl Mapping {
         Ok(())
     }
 
+    /// Makes the range durable, as the standard library's ``mmap.flush()``
+    /// does: msync on a page-granular mapping, write back and fence
+    /// elsewhere. The same as :meth:`persist`; takes ``mmap.flush``'s
+    /// arguments (``offset`` need not be page-aligned here). Raises OSError
+    /// if msync fails. ``length=None`` means to the end. The write-back
+    /// without a fence is :meth:`write_back`.
+    #[pyo3(signature = (offset=0, length=None))]
+    fn flush(&self, py: Python<'_>, offset: i64, length: Option<i64>) -> PyResult<()> {
+        self.durable(py, "Mapping.flush", offset, length)
+    }
+
     /// Makes the range durable: write back and fence, or msync on a
     /// page-granular mapping. Covers every store to the range however it was
     /// made (write, slice assignment, memoryview, numpy). Raises OSError if
     /// msync fails. ``length=None`` means to the end.
     #[pyo3(signature = (offset=0, length=None))]
     fn persist(&self, py: Python<'_>, offset: i64, length: Option<i64>) -> PyResult<()> {
-        const CALL: &str = "Mapping.persist";
-        let r = self.range_opt(CALL, offset, length)?;
-        // msync is a system call that may wait for the disk: never hold the
-        // GIL across it.
-        let hold = self.hold(
-            CALL,
-            r.len >= DETACH_AT || self.granularity == Granularity::Page,
-        )?;
-        if self.granularity == Granularity::CacheLine {
-            self.probe(CALL, r)?;
-        }
-        let (p, n) = (self.at(r.offset) as usize, r.len);
-        // SAFETY: `r` is inside the mapping, held open by `hold`.
-        hold.run(py, move || unsafe { pmem_sys::persist(p as *const u8, n) })
-            .map_err(os_error)
+        self.durable(py, "Mapping.persist", offset, length)
     }
 
     /// Unmaps. Raises BufferError while a memoryview, numpy array or other
@@ -551,6 +592,31 @@ impl Mapping {
                 "Mapping.close: the mapping is in use by an operation in progress (another thread's copy, or a callback of this one)",
             )),
         }
+    }
+
+    /// A copy of the whole mapping as ``bytes``, made with the guarded copy
+    /// of :meth:`read` (a media error or a truncated file raises
+    /// OSError(EIO) instead of killing the process). ``bytes(m)`` calls it.
+    fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        const CALL: &str = "Mapping.__bytes__";
+        self.ensure_open(CALL)?;
+        self.read_bytes(
+            py,
+            CALL,
+            Range {
+                offset: 0,
+                len: self.len,
+            },
+        )
+    }
+
+    /// True if the mapping was made read-only (``readonly=True``, or
+    /// :func:`pypmem.memremap_pmem` of a read-only descriptor): stores raise
+    /// TypeError and buffer exports are read-only.
+    #[getter]
+    fn readonly(&self) -> PyResult<bool> {
+        self.ensure_open("Mapping.readonly")?;
+        Ok(self.readonly)
     }
 
     /// True once :meth:`close` has succeeded; readable after close.
@@ -652,6 +718,9 @@ impl Mapping {
     ) -> PyResult<()> {
         const CALL: &str = "Mapping.__setitem__";
         self.ensure_open(CALL)?;
+        if self.readonly {
+            return Err(Self::read_only(CALL));
+        }
         if let Ok(slice) = key.cast::<PySlice>() {
             let s = slice.indices(self.len as isize)?;
             let src = Source::get(value, CALL)?;
@@ -703,7 +772,8 @@ impl Mapping {
         ))
     }
 
-    /// Exports the mapped bytes (writable, format "B") and counts the export.
+    /// Exports the mapped bytes (format "B"; writable unless the mapping is
+    /// read-only) and counts the export.
     unsafe fn __getbuffer__(
         slf: Bound<'_, Self>,
         view: *mut ffi::Py_buffer,
@@ -728,7 +798,7 @@ impl Mapping {
                 slf.as_ptr(),
                 this.addr as *mut std::ffi::c_void,
                 this.len as ffi::Py_ssize_t,
-                0,
+                c_int::from(this.readonly),
                 flags,
             )
         };
@@ -760,9 +830,10 @@ impl Mapping {
             "<pypmem.Mapping closed>".to_owned()
         } else {
             format!(
-                "<pypmem.Mapping size={} granularity={} exports={}>",
+                "<pypmem.Mapping size={} granularity={}{} exports={}>",
                 self.len,
                 self.granularity.name(),
+                if self.readonly { " readonly" } else { "" },
                 self.state.exports()
             )
         }

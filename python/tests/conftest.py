@@ -6,7 +6,10 @@ of the file, never through the mapping under test.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +72,34 @@ def mapped(data_file: tuple[Path, bytes], granularity: str) -> Iterator[tuple[py
 
 def in_ci() -> bool:
     return os.environ.get("CI") == "true"
+
+
+@contextlib.contextmanager
+def unprivileged() -> Iterator[None]:
+    """As root, acts as nobody (effective ids only, restored afterwards):
+    root may open any file read-write, so it cannot show the point."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(65534)
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.fixture
+def world_readable_file() -> Iterator[Path]:
+    """A file anyone may read and nobody but its owner may write, in a
+    directory anyone may enter (pytest's tmp_path is private to its user)."""
+    d = Path(tempfile.mkdtemp(prefix="pypmem-ro-"))
+    try:
+        os.chmod(d, 0o755)
+        p = d / "readable.pmem"
+        p.write_bytes(b"r" * os.sysconf("SC_PAGE_SIZE"))
+        os.chmod(p, 0o444)
+        yield p
+    finally:
+        shutil.rmtree(d)

@@ -33,6 +33,7 @@ GUARDED: list[tuple[str, Callable[[pypmem.Mapping], Any]]] = [
     ("set slice", lambda m: m.__setitem__(slice(PAGE, PAGE + 2), b"ab")),
     ("memset", lambda m: m.memset(PAGE - 1, 7, 2)),
     ("bytes of a slice", lambda m: bytes(m[0 : 2 * PAGE])),
+    ("bytes of the mapping", lambda m: bytes(m)),  # __bytes__: the guarded copy
 ]
 
 
@@ -52,8 +53,28 @@ def test_truncated_file_raises_eio_instead_of_crashing(tmp_path: Path, granulari
     assert path.read_bytes()[:5] == b"still"
 
 
+def test_bytes_of_a_truncated_mapping_survives_in_a_child(tmp_path: Path) -> None:
+    """bytes(m) went through the buffer protocol (an unguarded memcpy) and
+    killed the interpreter with SIGBUS; in a child process so that a
+    regression is reported as a failure, not a crash of the test run."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "shrinking.pmem"
+    path.write_bytes(b"k" * (4 * PAGE))
+    code = (
+        "import errno, os, sys, pypmem\n"
+        f"m = pypmem.map_file({str(path)!r})\n"
+        f"os.truncate({str(path)!r}, {PAGE})\n"
+        "try:\n    bytes(m)\nexcept OSError as e:\n    sys.exit(0 if e.errno == errno.EIO else 3)\n"
+        "sys.exit(4)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+
+
 def test_flush_and_persist_on_cache_line_mappings_are_probed(tmp_path: Path) -> None:
-    """On cache-line mappings flush and persist execute flush instructions,
+    """On cache-line mappings flush, write_back and persist execute flush instructions,
     which fault like loads; they are probed first."""
     path = tmp_path / "flush.pmem"
     path.write_bytes(bytes(4 * PAGE))
@@ -64,7 +85,7 @@ def test_flush_and_persist_on_cache_line_mappings_are_probed(tmp_path: Path) -> 
         pypmem.set_option("PMEM_SYS_FORCE_GRANULARITY", None)
     with m:
         os.truncate(path, PAGE)
-        for call in (lambda: m.flush(0, 2 * PAGE), lambda: m.persist(PAGE, 1), lambda: m.persist()):
+        for call in (lambda: m.flush(0, 2 * PAGE), lambda: m.write_back(0, 2 * PAGE), lambda: m.persist(PAGE, 1), lambda: m.persist()):
             with pytest.raises(OSError) as e:
                 call()
             assert e.value.errno == errno.EIO

@@ -192,14 +192,14 @@ class MappingModel(RuleBasedStateMachine):
             v.release()
 
     @precondition(lambda self: self.m is not None)
-    @rule(offset=offsets, length=st.none() | lengths, how=st.sampled_from(["persist", "flush", "flush+wmb"]))
+    @rule(offset=offsets, length=st.none() | lengths, how=st.sampled_from(["persist", "flush", "write_back+wmb"]))
     def persist(self, offset: int, length: int | None, how: str) -> None:
         assert self.m is not None
         n = SIZE - offset if length is None else length
-        f = self.m.persist if how == "persist" else self.m.flush
+        f = {"persist": self.m.persist, "flush": self.m.flush}.get(how, self.m.write_back)
         if self.fits(offset, n):
             f(offset, length)
-            if how == "flush+wmb":
+            if how == "write_back+wmb":
                 pypmem.wmb_pmem()
         else:
             expect_refused(ValueError, f, offset, length)

@@ -4,6 +4,7 @@ command line."""
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import shutil
 import subprocess
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 
 import pypmem
+import pypmem.__main__
 import pypmem._pypmem
+from conftest import unprivileged
 
 
 def test_extension_exports_only_its_init_function() -> None:
@@ -74,21 +77,50 @@ def test_stubs_and_marker_are_installed() -> None:
         assert re.search(rf"\b{re.escape(name)}\b", stub), f"{name} missing from the stubs"
 
 
-def test_info_command(tmp_path: Path) -> None:
+def _info(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pypmem", *args], capture_output=True, text=True)
+
+
+def test_info_command_creates_and_modifies_nothing(tmp_path: Path) -> None:
     f = tmp_path / "probe.pmem"
-    r = subprocess.run([sys.executable, "-m", "pypmem", "info", str(f), str(tmp_path), str(tmp_path / "no" / "such")], capture_output=True, text=True)
-    assert r.returncode == 1, r  # the last path cannot be created
+    f.write_bytes(b"p" * 8192)
+    os.chmod(f, 0o444)  # a file the user may only read (root ignores this; readonly is checked below)
+    before = f.stat()
+    missing = tmp_path / "missing.pmem"
+    r = _info("info", str(f), str(tmp_path), str(missing), str(tmp_path / "no" / "such"))
+    assert r.returncode == 1, r  # the missing paths are errors
     out = r.stdout
     assert f"implementation: {pypmem.implementation()}" in out
     assert f"{f}: granularity " in out and "reason: " in out
     assert f"{tmp_path}: granularity " in out
-    assert "no/such: error: " in out and "No such file or directory" in out
-    assert f.exists() and f.stat().st_size == 4096
-    assert [p.name for p in tmp_path.iterdir()] == ["probe.pmem"]  # the directory probe left nothing
+    assert f"{missing}: error: No such file or directory" in out
+    assert "no/such: error: No such file or directory" in out
+    assert not missing.exists()  # never created
+    after = f.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ctime_ns) == (before.st_size, before.st_mtime_ns, before.st_ctime_ns)
+    assert f.read_bytes() == b"p" * 8192
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.pmem"]  # the directory probe left nothing
 
 
-@pytest.mark.parametrize("args,code", [([], 2), (["--help"], 0), (["bogus"], 2)])
+def test_info_opens_files_read_only(world_readable_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user who may only read a file can probe it (it was opened read-write:
+    "Permission denied")."""
+    with unprivileged():
+        rc = pypmem.__main__.main(["info", str(world_readable_file)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert f"{world_readable_file}: granularity page" in out
+
+
+@pytest.mark.parametrize("args,code", [([], 2), (["--help"], 0), (["bogus"], 2), (["info", "--help"], 0)])
 def test_info_usage(args: list[str], code: int) -> None:
-    r = subprocess.run([sys.executable, "-m", "pypmem", *args], capture_output=True, text=True)
-    assert r.returncode == code
-    assert "usage: python -m pypmem info" in r.stdout + r.stderr
+    r = _info(*args)
+    assert r.returncode == code, r
+    assert "usage: python -m pypmem" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("args", [["--version"], ["info", "--version"]])
+def test_version_option(args: list[str]) -> None:
+    r = _info(*args)
+    assert r.returncode == 0, r
+    assert r.stdout.strip() == f"pypmem {pypmem.__version__} (pmem-sys {pypmem.ENGINE_VERSION})"

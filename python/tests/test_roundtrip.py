@@ -140,7 +140,7 @@ def test_memoryview_and_numpy_stores_are_in_the_file_after_persist(mapped: Mappe
         v[100:103] = b"xyz"
         assert m.read(100, 3) == b"xyz"  # the mapping sees the view's store
     del a, words
-    m.flush(0, 200)
+    m.write_back(0, 200)
     m.persist(0, 200)
     got = file_bytes(path)
     assert got[0:4] == bytes([1, 2, 3, 4])
@@ -149,13 +149,21 @@ def test_memoryview_and_numpy_stores_are_in_the_file_after_persist(mapped: Mappe
     assert got[200:] == data[200:]
 
 
-def test_flush_then_wmb_pmem(mapped: Mapped) -> None:
+def test_write_back_then_wmb_pmem(mapped: Mapped) -> None:
     m, path, _ = mapped
     with memoryview(m) as v:
         v[0:5] = b"fence"
-    m.flush(0, 5)
+    m.write_back(0, 5)
     pypmem.wmb_pmem()
     assert file_bytes(path)[:5] == b"fence"
+
+
+def test_flush_alone_makes_view_stores_visible_in_the_file(mapped: Mapped) -> None:
+    m, path, _ = mapped
+    with memoryview(m) as v:
+        v[8:13] = b"alone"
+    m.flush(8, 5)  # durable by itself, as mmap.flush() is
+    assert file_bytes(path)[8:13] == b"alone"
 
 
 def test_write_then_wmb_pmem_without_persist(mapped: Mapped) -> None:
@@ -167,7 +175,9 @@ def test_write_then_wmb_pmem_without_persist(mapped: Mapped) -> None:
 
 def test_persist_and_flush_defaults_cover_the_whole_mapping(mapped: Mapped) -> None:
     m, path, data = mapped
+    m.write_back()
     m.flush()
+    m.flush(4096)  # mmap.flush(offset) form
     m.persist()
     m.persist(FILE_SIZE)  # empty range at the end is fine
     m.persist(10, 0)

@@ -70,8 +70,14 @@ fn read_sysfs_u64(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// Checks `fd` in the order the contract gives: open, file type, access mode.
-pub(super) fn check_fd(call: &str, fd: i32, sysfs: &str) -> Result<(Target, libc::stat), Error> {
+/// Checks `fd` in the order the contract gives: open, file type, access mode
+/// (read-write, or readable when `writable` is false).
+pub(super) fn check_fd(
+    call: &str,
+    fd: i32,
+    sysfs: &str,
+    writable: bool,
+) -> Result<(Target, libc::stat), Error> {
     if fd < 0 {
         return Err(Error::new(
             libc::EBADF,
@@ -128,7 +134,7 @@ pub(super) fn check_fd(call: &str, fd: i32, sysfs: &str) -> Result<(Target, libc
     };
     let mode =
         sys::access_mode(fd).map_err(|e| Error::os(e, call, format_args!("fd {fd}"), "fcntl"))?;
-    if mode != libc::O_RDWR {
+    if mode != libc::O_RDWR && (writable || mode != libc::O_RDONLY) {
         let how = if mode == libc::O_RDONLY {
             "opened read-only"
         } else {
@@ -138,9 +144,11 @@ pub(super) fn check_fd(call: &str, fd: i32, sysfs: &str) -> Result<(Target, libc
             libc::EACCES,
             call,
             format_args!("fd {fd} ({})", fd_path(fd)),
-            format_args!(
-                "{how}; a read-write descriptor is required for a shared writable mapping"
-            ),
+            if writable {
+                format!("{how}; a read-write descriptor is required for a shared writable mapping")
+            } else {
+                format!("{how}; a readable descriptor is required for a read-only mapping")
+            },
         ));
     }
     Ok((target, st))

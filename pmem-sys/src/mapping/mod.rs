@@ -72,12 +72,18 @@ impl MapFlags {
     /// Every defined bit.
     pub const ALL: u32 = Self::CREATE | Self::EXCL | Self::SPARSE | Self::TMPFILE;
 }
-/// Maps `[offset, offset + size)` of `fd`; the shared core of
-/// `memremap_pmem` and `pmem_sys_map_file`.
-fn map_fd(call: &str, fd: i32, offset: u64, size: usize) -> Result<(usize, usize), Error> {
+/// Maps `[offset, offset + size)` of `fd` (read-only unless `writable`);
+/// the shared core of `memremap_pmem` and `pmem_sys_map_file`.
+fn map_fd(
+    call: &str,
+    fd: i32,
+    offset: u64,
+    size: usize,
+    writable: bool,
+) -> Result<(usize, usize), Error> {
     let k = knobs::current();
     let sysfs = k.sysfs_root();
-    let (target, st) = check_fd(call, fd, sysfs)?;
+    let (target, st) = check_fd(call, fd, sysfs, writable)?;
     if size == 0 {
         return Err(Error::new(libc::EINVAL, call, "size 0", "nothing to map"));
     }
@@ -135,7 +141,7 @@ fn map_fd(call: &str, fd: i32, offset: u64, size: usize) -> Result<(usize, usize
         Target::DeviceDax { align, .. } => *align,
         Target::Regular { .. } => page_size(),
     };
-    let m = sys::map_aligned(fd, offset, map_len, align, probe_len)
+    let m = sys::map_aligned(fd, offset, map_len, align, probe_len, writable)
         .map_err(|e| Error::os(e, call, format_args!("fd {fd}"), "mmap"))?;
 
     let path = fd_path(fd);
@@ -163,12 +169,37 @@ fn map_fd(call: &str, fd: i32, offset: u64, size: usize) -> Result<(usize, usize
 /// `memremap_pmem`: maps `[offset, offset + size)` of an open regular file
 /// or device-DAX node, shared and read-write. Returns the address.
 pub fn memremap(fd: i32, offset: u64, size: usize) -> Result<usize, Error> {
-    map_fd("memremap_pmem", fd, offset, size).map(|(a, _)| a)
+    map_fd("memremap_pmem", fd, offset, size, true).map(|(a, _)| a)
+}
+
+/// [`memremap`] without write permission (`PROT_READ`): the descriptor may
+/// be read-only, as for `mmap` with `PROT_READ`. Storing to the mapping
+/// raises SIGSEGV; the caller must not store. Returns the address.
+pub fn memremap_readonly(fd: i32, offset: u64, size: usize) -> Result<usize, Error> {
+    map_fd("memremap_pmem", fd, offset, size, false).map(|(a, _)| a)
+}
+
+/// [`map_file`] of an existing file, opened read-only and mapped without
+/// write permission, so a user who may only read the file can map it.
+/// `size == 0` maps the whole file. Storing to the mapping raises SIGSEGV;
+/// the caller must not store.
+pub fn map_file_readonly(path: &Path, size: usize) -> Result<(usize, usize), Error> {
+    open_and_map(path, size, 0, 0, false)
 }
 
 /// `pmem_sys_map_file`: opens (optionally creates) and maps a file.
 /// Returns the address and the mapped length.
 pub fn map_file(path: &Path, size: usize, flags: u32, mode: u32) -> Result<(usize, usize), Error> {
+    open_and_map(path, size, flags, mode, true)
+}
+
+fn open_and_map(
+    path: &Path,
+    size: usize,
+    flags: u32,
+    mode: u32,
+    writable: bool,
+) -> Result<(usize, usize), Error> {
     const CALL: &str = "pmem_sys_map_file";
     if flags & !MapFlags::ALL != 0 {
         return Err(Error::new(
@@ -240,12 +271,25 @@ pub fn map_file(path: &Path, size: usize, flags: u32, mode: u32) -> Result<(usiz
             Err(e) => return Err(Error::os(e, CALL, format_args!("path {display}"), "create")),
         }
     } else {
-        let fd = sys::open(&cpath, libc::O_RDWR, 0)
+        let access = if writable {
+            libc::O_RDWR
+        } else {
+            libc::O_RDONLY
+        };
+        let fd = sys::open(&cpath, access, 0)
             .map_err(|e| Error::os(e, CALL, format_args!("path {display}"), "open"))?;
         (fd, false)
     };
 
-    let result = size_and_map(CALL, fd, &display.to_string(), size, flags, created);
+    let result = size_and_map(
+        CALL,
+        fd,
+        &display.to_string(),
+        size,
+        flags,
+        created,
+        writable,
+    );
     sys::close(fd);
     if result.is_err() && created {
         sys::unlink(&cpath);
@@ -260,6 +304,7 @@ fn size_and_map(
     size: usize,
     flags: u32,
     created: bool,
+    writable: bool,
 ) -> Result<(usize, usize), Error> {
     let st =
         sys::fstat(fd).map_err(|e| Error::os(e, call, format_args!("path {display}"), "fstat"))?;
@@ -300,7 +345,7 @@ fn size_and_map(
         } else {
             // device-DAX: its size from sysfs, found by map_fd's checks.
             let k = knobs::current();
-            match check_fd(call, fd, k.sysfs_root())? {
+            match check_fd(call, fd, k.sysfs_root(), writable)? {
                 (Target::DeviceDax { size, .. }, _) => size_as_usize(&size),
                 _ => 0,
             }
@@ -308,7 +353,7 @@ fn size_and_map(
     } else {
         size
     };
-    let r = map_fd(call, fd, 0, want);
+    let r = map_fd(call, fd, 0, want, writable);
     if r.is_err() && grown && !created {
         let _ = sys::ftruncate(fd, old);
     }

@@ -102,7 +102,9 @@ pub struct Mapped {
 /// address aligned to `align` (a power of two, at least a page), with
 /// `MAP_SHARED_VALIDATE | MAP_SYNC` when the file accepts it and plain
 /// `MAP_SHARED` otherwise. `probe_len` is the smallest length the file can
-/// be mapped with (a page, or the device-DAX alignment).
+/// be mapped with (a page, or the device-DAX alignment). With `writable`
+/// false the mapping (and the probe) is `PROT_READ` only, which a
+/// read-only descriptor allows.
 ///
 /// Why probe first instead of trying MAP_SYNC over the reservation: on
 /// current kernels a refused `MAP_FIXED` mmap can leave a hole where the
@@ -115,10 +117,16 @@ pub fn map_aligned(
     len: usize,
     align: usize,
     probe_len: usize,
+    writable: bool,
 ) -> Result<Mapped, i32> {
+    let prot = if writable {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else {
+        libc::PROT_READ
+    };
     let page = page_size();
     let len = len.checked_add(page - 1).ok_or(libc::ENOMEM)? & !(page - 1);
-    let sync_refused = probe_map_sync(fd, offset, probe_len);
+    let sync_refused = probe_map_sync(fd, offset, probe_len, prot);
     let flags = match sync_refused {
         None => libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC,
         Some(_) => libc::MAP_SHARED,
@@ -158,7 +166,7 @@ pub fn map_aligned(
         libc::mmap(
             addr as *mut _,
             len,
-            libc::PROT_READ | libc::PROT_WRITE,
+            prot,
             flags | libc::MAP_FIXED,
             fd,
             offset as libc::off_t,
@@ -178,13 +186,13 @@ pub fn map_aligned(
 
 /// `None` when `fd` accepts `MAP_SYNC` at `offset`, else the errno of the
 /// refusal (EOPNOTSUPP: not DAX; EINVAL: a kernel before 4.15).
-fn probe_map_sync(fd: i32, offset: u64, probe_len: usize) -> Option<i32> {
+fn probe_map_sync(fd: i32, offset: u64, probe_len: usize, prot: i32) -> Option<i32> {
     // SAFETY: a new mapping at an address the kernel chooses, removed again.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             probe_len,
-            libc::PROT_READ | libc::PROT_WRITE,
+            prot,
             libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC,
             fd,
             offset as libc::off_t,

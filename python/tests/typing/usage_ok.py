@@ -32,8 +32,11 @@ def save(path: str, records: list[bytes]) -> int:
         del view
         with memoryview(m) as mv:
             mv[9] = 2
-        m.flush(8, 2)
+        m.write_back(8, 2)
         pypmem.wmb_pmem()
+        m.flush(8, 2)
+        ro: bool = m.readonly
+        assert not ro and bytes(m)[8] == 1
         return n + len(m) + m.size + len(m.read(0, 1)) + len(m.reason)
 
 
