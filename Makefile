@@ -22,6 +22,7 @@ BUILD    ?= build
 STAGE    := $(abspath $(BUILD)/stage)
 # What a static link needs besides libpmem_sys.a (rustc --print native-static-libs).
 LIBS_PRIVATE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+comma    := ,
 CWARN    := -std=c11 -Wall -Wextra -Werror -pedantic
 FUZZ_SECONDS ?= 60
 
