@@ -127,6 +127,26 @@ else
     printf '\n### Python\n\nSKIPPED: Python rows (%s)\n' "$why" >>"$md"
     echo "SKIPPED: Python rows ($why)" >&2
 fi
+# ---- libpmem.so.1 (pmdk-compat) against PMDK through the same ABI ----------
+# bench_abi loads both into namespaces of their own (dlmopen), so no -l here.
+compat_so=$libdir/pmem-sys/libpmem.so.1
+pmdk_so=$(ldconfig -p 2>/dev/null | awk '$1 == "libpmem.so.1" && $NF !~ /pmem-sys/ { print $NF; exit }')
+if [ ! -e "$compat_so" ]; then
+    printf '\n### libpmem.so.1 through the ABI\n\nSKIPPED: ABI rows (%s missing; make stage builds it)\n' "$compat_so" >>"$md"
+    echo "SKIPPED: ABI rows ($compat_so missing)" >&2
+elif [ -z "$pmdk_so" ] || [ -n "${PMEM_BENCH_NO_PMDK:-}" ]; then
+    printf '\n### libpmem.so.1 through the ABI\n\nSKIPPED: ABI rows (no PMDK libpmem.so.1 to compare with; apt-get install libpmem1)\n' >>"$md"
+    echo "SKIPPED: ABI rows (PMDK's libpmem.so.1 not installed)" >&2
+else
+    gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror "$here/bench_abi.c" -o "$out/bench_abi" -ldl
+    printf '\n### libpmem.so.1 (pmdk-compat) against PMDK %s, the same calls through the same ABI\n' "$pmdk_version" >>"$md"
+    printf '\nReplacement `%s`, PMDK `%s`, each loaded with `dlmopen(LM_ID_NEWLM)`.\n' "$compat_so" "$pmdk_so" >>"$md"
+    "$out/bench_abi" "$mode" "$compat_so" "$pmdk_so" >>"$md" 2>>"$raw" || {
+        grep -v '^@ ' "$raw" >&2 || true
+        echo "bench: the ABI rows failed" >&2
+        exit 1
+    }
+fi
 elapsed=$(($(date +%s) - t0))
 
 # ---- targets and the record -------------------------------------------------
