@@ -5,7 +5,11 @@
 //! invalidate, and the fence alone) is recorded and judged by
 //! `pmem_sys::oracle::Checker`, for every destination offset
 //! 0..=127 with every length 0..=1024, under several non-temporal
-//! thresholds, and then over random large cases. Alongside, the bytes are
+//! thresholds, then over random large cases, and the no-flush leaves'
+//! streaming path at 8 MiB (they stream only from `NOFLUSH_NT_MIN`,
+//! 4 MiB). The test-only `test/portable64+*` table (a portable 64-byte
+//! vector through the same algorithm, standing in for AVX-512) is checked
+//! with the others. Alongside, the bytes are
 //! compared with a reference and the neighbourhood of the destination is
 //! checked untouched, so the record cannot drift from what the CPU did.
 //!
@@ -47,6 +51,12 @@ fn runnable_tables() -> Vec<(&'static Ops, bool)> {
                 f.names()
             )),
         }
+    }
+    // The test-only tables: the generic algorithm over a portable 64-byte
+    // vector (the stand-in for AVX-512), runnable on every CPU.
+    for t in dispatch::test_tables() {
+        v.push((t, true));
+        lines.push(format!("checking {}", t.name));
     }
     REPORTED.call_once(|| println!("{}", lines.join("\n")));
     assert!(!v.is_empty(), "no runnable table at all");
@@ -504,4 +514,39 @@ fn random_large_cases() {
     }
     set_threshold(None);
     println!("{cases} random large records checked");
+}
+
+/// The streaming path of every leaf, the no-flush ones included: they
+/// stream only from `NOFLUSH_NT_MIN` (4 MiB) up, which no other case here
+/// reaches. Copies, fills and overlapping moves of 8 MiB + 13 at a line
+/// boundary, at odd offsets and at a word offset, at the default
+/// threshold. (The flushing leaves stream from the threshold up, which
+/// the cases above cover.) Few cases: each judges 8 Mi bytes.
+#[test]
+fn every_leaf_streams_at_8_mib() {
+    const BIG: usize = 8 * 1024 * 1024 + 13;
+    assert!(BIG >= 2 * pmem_sys::engine::NOFLUSH_NT_MIN);
+    let _g = THRESHOLD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    set_threshold(None);
+    let cases = for_each_table(
+        |r, t, nt| {
+            for (off, op) in [
+                (0, Op::CopyNoFlush),
+                (4096 + 13, Op::CopyNoFlush),
+                (8, Op::SetNoFlush),
+                (7, Op::MoveNoFlushDown),
+                (64, Op::MoveNoFlushUp),
+            ] {
+                let c = Case {
+                    off,
+                    n: BIG,
+                    delta: BIG / 3 + 1,
+                    seed: off as u8,
+                };
+                r.run(t, nt, op, c);
+            }
+        },
+        BIG,
+    );
+    println!("{cases} records of 8 MiB + 13 checked");
 }

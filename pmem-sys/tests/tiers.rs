@@ -3,10 +3,36 @@
 //! offsets, source offsets and lengths, checked against a reference, with
 //! guard bytes around the destination and PROT_NONE pages on both sides of
 //! source and destination. Tiers this CPU cannot run are printed as
-//! SKIPPED.
+//! SKIPPED. Besides the tables the dispatcher can select, the test-only
+//! `test/portable64+*` table (the generic algorithm over a portable
+//! 64-byte vector, standing in for AVX-512) runs everywhere.
 
-use pmem_sys::engine::dispatch::{all_pairs, runnable};
-use pmem_sys::engine::{Ops, detect};
+use pmem_sys::engine::dispatch::{self, CopyTier, all_pairs, runnable};
+use pmem_sys::engine::{NOFLUSH_NT_MIN, Ops, detect};
+
+/// Every table this CPU can run, test tables included; the ones it cannot
+/// run are printed as SKIPPED with their names.
+fn tables(what: &str) -> Vec<&'static Ops> {
+    let f = detect::features();
+    let mut v = Vec::new();
+    for (c, fl) in all_pairs() {
+        match runnable(c, fl, f) {
+            Some(t) => v.push(t),
+            None => println!(
+                "SKIPPED: {} {what}: this CPU lacks it (it has: {})",
+                dispatch::table(c, fl).map_or("?", |t| t.name),
+                f.names()
+            ),
+        }
+    }
+    v.extend(dispatch::test_tables());
+    v
+}
+
+/// The length of the large case: at least 8 MiB, so that the no-flush
+/// leaves (which stream only from `NOFLUSH_NT_MIN`, 4 MiB) take their
+/// non-temporal path too, and odd so that every copy has a ragged tail.
+const BIG: usize = 8 * 1024 * 1024 + 13;
 
 const PAGE: usize = 4096;
 const GUARD: u8 = 0xA5;
@@ -159,18 +185,12 @@ fn check_one(
 }
 
 fn run_matrix(op: Op) {
-    let f = detect::features();
+    assert!(
+        BIG >= 2 * NOFLUSH_NT_MIN,
+        "the large case must stream in every leaf"
+    );
     let mut ran = 0;
-    for (c, fl) in all_pairs() {
-        let Some(t) = runnable(c, fl, f) else {
-            println!(
-                "SKIPPED: {}/{}+{} {op:?} (this CPU lacks it)",
-                std::env::consts::ARCH,
-                c.name(),
-                fl.name()
-            );
-            continue;
-        };
+    for t in tables(&format!("{op:?}")) {
         let max = 64 * 1024 + 1;
         let mut dst = Fenced::new(max + 64 + SLACK);
         let mut src = Fenced::new(max + 64);
@@ -182,13 +202,13 @@ fn run_matrix(op: Op) {
                 }
             }
         }
-        // One large, odd-sized case.
-        let big = (1 << 20) + 13;
-        let mut dst = Fenced::new(big + 64 + SLACK);
-        let mut src = Fenced::new(big + 64);
+        // A large case (the streaming path of every leaf, no-flush ones
+        // included) at several offsets.
+        let mut dst = Fenced::new(BIG + 64 + SLACK);
+        let mut src = Fenced::new(BIG + 64);
         pattern(src.slice(), 3);
         for (doff, soff) in [(0, 0), (13, 7), (64, 63)] {
-            check_one(t, op, &mut dst, &mut src, doff, soff, big);
+            check_one(t, op, &mut dst, &mut src, doff, soff, BIG);
         }
         println!("tested {} {op:?}", t.name);
         ran += 1;
@@ -225,16 +245,7 @@ fn set_noflush_every_tier() {
 /// `copy_within` as the reference.
 #[test]
 fn move_overlapping_both_directions_every_tier() {
-    let f = detect::features();
-    for (c, fl) in all_pairs() {
-        let Some(t) = runnable(c, fl, f) else {
-            println!(
-                "SKIPPED: {}+{} overlapping move (this CPU lacks it)",
-                c.name(),
-                fl.name()
-            );
-            continue;
-        };
+    for t in tables("overlapping move") {
         let mut buf = Fenced::new(16 * 1024);
         let mut lens: Vec<usize> = (0..=260).collect();
         lens.extend([511, 512, 513, 1023, 4096, 4097, 8191]);
@@ -277,11 +288,7 @@ fn move_overlapping_both_directions_every_tier() {
 /// asserted from the store log in `tests/store_widths.rs`.)
 #[test]
 fn aligned_words_copy_correctly_every_tier() {
-    let f = detect::features();
-    for (c, fl) in all_pairs() {
-        let Some(t) = runnable(c, fl, f) else {
-            continue;
-        };
+    for t in tables("aligned words") {
         let mut dst = Fenced::new(4096);
         let mut src = Fenced::new(4096);
         pattern(src.slice(), 1);
@@ -291,4 +298,84 @@ fn aligned_words_copy_correctly_every_tier() {
             }
         }
     }
+}
+
+/// Overlapping moves of the large length in both directions: the
+/// streaming path of `move` and `move_noflush`.
+#[test]
+fn move_overlapping_large_every_tier() {
+    for t in tables("large overlapping move") {
+        let mut buf = Fenced::new(BIG + (1 << 20) + 4096);
+        for (shift, base, forward) in [(64, 0, true), (4097, 13, false), (1 << 20, 7, true)] {
+            for mv in [t.r#move, t.move_noflush] {
+                let (s, d) = if forward {
+                    (base + shift, base)
+                } else {
+                    (base, base + shift)
+                };
+                let len = buf.len - s.max(d);
+                assert!(len >= 2 * NOFLUSH_NT_MIN);
+                pattern(buf.slice(), shift as u8);
+                let mut expect = buf.slice().to_vec();
+                expect.copy_within(s..s + len, d);
+                // SAFETY: both ranges inside the accessible buffer.
+                unsafe {
+                    let p = buf.start();
+                    mv(p.add(d), p.add(s), len);
+                    (t.fence)();
+                }
+                assert!(
+                    buf.slice() == &expect[..],
+                    "{} large move len {len} shift {shift} base {base} forward {forward}",
+                    t.name
+                );
+            }
+        }
+        println!("tested {} large overlapping move", t.name);
+    }
+}
+
+/// The AVX-512 tier really runs where the CPU has it: detection agrees
+/// with the kernel's view of the CPU (/proc/cpuinfo lists `avx512f` only
+/// when the OS saves the ZMM state), and the tier's tables are among the
+/// ones the tests above run. Elsewhere it is SKIPPED by name.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_tier_runs_where_the_cpu_has_it() {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let kernel_says = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .is_some_and(|l| l.split_whitespace().any(|w| w == "avx512f"));
+    let f = detect::features();
+    let avx512: Vec<_> = all_pairs()
+        .into_iter()
+        .filter(|(c, _)| *c == CopyTier::Avx512f)
+        .collect();
+    assert_eq!(avx512.len(), 3, "one AVX-512 table per flush instruction");
+    if !cpuinfo.is_empty() {
+        assert_eq!(
+            f.avx512f, kernel_says,
+            "detection disagrees with /proc/cpuinfo"
+        );
+    }
+    let run: Vec<&str> = tables("AVX-512 check").iter().map(|t| t.name).collect();
+    for (c, fl) in avx512 {
+        let name = dispatch::table(c, fl).unwrap().name;
+        if runnable(c, fl, f).is_some() {
+            assert!(run.contains(&name), "{name} is runnable but not tested");
+            println!("{name} runs here");
+        } else if f.avx512f {
+            println!(
+                "SKIPPED: {name}: this CPU has avx512f but lacks {}",
+                fl.name()
+            );
+        } else {
+            println!("SKIPPED: {name}: this CPU lacks avx512f");
+        }
+    }
+    assert!(
+        run.iter().any(|n| n.starts_with("test/portable64+")),
+        "the portable 64-byte stand-in for AVX-512 did not run"
+    );
 }
