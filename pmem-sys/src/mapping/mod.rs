@@ -281,7 +281,7 @@ fn open_and_map(
         (fd, false)
     };
 
-    let result = size_and_map(
+    let mut result = size_and_map(
         CALL,
         fd,
         &display.to_string(),
@@ -290,6 +290,18 @@ fn open_and_map(
         created,
         writable,
     );
+    if let (true, Ok((addr, _))) = (created, &result) {
+        // The new name must survive a crash too: fsync its directory.
+        if let Err(e) = sys::fsync_parent_dir(path) {
+            let _ = unmap(*addr);
+            result = Err(Error::os(
+                e,
+                CALL,
+                format_args!("path {display}"),
+                "fsync of the parent directory",
+            ));
+        }
+    }
     sys::close(fd);
     if result.is_err() && created {
         sys::unlink(&cpath);
@@ -327,6 +339,19 @@ fn size_and_map(
                 call,
                 format_args!("size {size}"),
                 "growing the file",
+            ));
+        }
+        // The new size must survive a crash before the caller stores
+        // into it: fsync the file (its size and allocation).
+        if let Err(e) = sys::fsync(fd) {
+            if !created {
+                let _ = sys::ftruncate(fd, old);
+            }
+            return Err(Error::os(
+                e,
+                call,
+                format_args!("path {display}"),
+                "fsync of the grown file",
             ));
         }
         grown = true;

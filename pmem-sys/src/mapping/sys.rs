@@ -88,6 +88,30 @@ pub fn fallocate(fd: i32, len: u64) -> Result<(), i32> {
     }
 }
 
+/// `fsync(2)`.
+pub fn fsync(fd: i32) -> Result<(), i32> {
+    // SAFETY: no pointers.
+    if unsafe { libc::fsync(fd) } == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+/// `fsync(2)` of the directory that holds `path` (`.` for a bare name), so
+/// that a name just created in it survives a crash.
+pub fn fsync_parent_dir(path: &std::path::Path) -> Result<(), i32> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let c = CString::new(parent.as_os_str().as_encoded_bytes()).map_err(|_| libc::EINVAL)?;
+    let fd = open(&c, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let r = fsync(fd);
+    close(fd);
+    r
+}
+
 /// How a range ended up mapped.
 pub struct Mapped {
     /// Start address.
@@ -244,6 +268,7 @@ pub fn msync(addr: usize, len: usize) -> Result<(), i32> {
     // SAFETY: msync reads no user memory; on an unmapped range it fails
     // with ENOMEM rather than faulting.
     if unsafe { libc::msync(addr as *mut _, len, libc::MS_SYNC) } == 0 {
+        crate::record::msync(addr, len);
         Ok(())
     } else {
         Err(errno())
