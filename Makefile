@@ -110,8 +110,11 @@ test-rust:
 	$(CARGO) test -p pmem-sys --release --features capi
 	$(CARGO) test -p pmem-sys --release --features record --test store_widths
 
+# The exported names; and the machine code: every fence leaf holds SFENCE,
+# every write-back leaf its CLWB/CLFLUSHOPT/CLFLUSH (tests/verify/disasm.sh).
 test-symbols: lib
 	bash tests/check-symbols.sh $(RELEASE)/libpmem_sys.so tests/symbols.txt
+	bash tests/verify/disasm.sh $(RELEASE)/libpmem_sys.so
 
 # libpmem.so.1 exports exactly the 23 names of tests/libpmem-symbols.txt,
 # each @@LIBPMEM_1.0, and libpmem_sys.so none of them.

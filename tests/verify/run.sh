@@ -2,7 +2,9 @@
 # make test-verify: the verification legs of issue 7.
 #
 #   1. the persistence checker over every tier this CPU runs (skipped
-#      tiers are named), the broken-record tests, the dispatch coverage;
+#      tiers are named), the broken-record tests, the dispatch coverage,
+#      the API's routing by granularity (no write-back into byte- and
+#      page-granular mappings, write-backs into cache-line ones);
 #   2. cargo clippy -D warnings on pmem-sys, all features, all targets;
 #   3. Miri on the pure unit tests (SKIPPED where nightly has no miri);
 #   4. the C tests under AddressSanitizer + UndefinedBehaviorSanitizer;
@@ -41,11 +43,11 @@ apt_install() {
 if wanted checker; then
     leg "persistence checker (release, feature record)"
     if $CARGO test -p pmem-sys --release --features record \
-        --test persistence --test persistence_broken --test persistence_dispatch \
+        --test persistence --test persistence_broken --test persistence_dispatch --test persistence_routing \
         -- --nocapture --test-threads=1; then
-        pass "persistence checker, broken records, dispatch coverage"
+        pass "persistence checker, broken records, dispatch coverage, routing by granularity"
     else
-        fail "persistence checker, broken records, dispatch coverage"
+        fail "persistence checker, broken records, dispatch coverage, routing by granularity"
     fi
 fi
 

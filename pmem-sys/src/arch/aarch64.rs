@@ -78,15 +78,15 @@ impl Flush for DcCivac {
     }
 }
 
-/// # Safety
-/// None; `unsafe` only to fit the table.
-pub(super) unsafe fn dsb() {
-    crate::engine::trace::fence();
-    core::arch::asm!("dsb sy", options(nostack, preserves_flags));
-}
+super::fence_leaf!(
+    /// DSB SY: waits for every earlier cache maintenance instruction (see
+    /// the module's note on completion).
+    dsb_fence,
+    "dsb sy"
+);
 
-static TEMPORAL_DC_CVAP: Ops = super::ops_table!(#[target_feature(enable = "neon")], Words, false, DcCvap, DcCivac, dsb, "aarch64/temporal+dc-cvap");
-static TEMPORAL_DC_CVAC: Ops = super::ops_table!(#[target_feature(enable = "neon")], Words, false, DcCvac, DcCivac, dsb, "aarch64/temporal+dc-cvac");
+static TEMPORAL_DC_CVAP: Ops = super::ops_table!(#[target_feature(enable = "neon")], Words, false, DcCvap, DcCivac, dsb_fence, "aarch64/temporal+dc-cvap");
+static TEMPORAL_DC_CVAC: Ops = super::ops_table!(#[target_feature(enable = "neon")], Words, false, DcCvac, DcCivac, dsb_fence, "aarch64/temporal+dc-cvac");
 
 pub(crate) fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Ops> {
     match (copy, flush) {

@@ -17,10 +17,32 @@ mod x86_64;
 pub(crate) use aarch64::{has_pmem_api, table};
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub(crate) use generic::{has_pmem_api, table};
-#[cfg(target_arch = "x86_64")]
-pub(crate) use x86_64::{has_pmem_api, table};
 #[cfg(feature = "test-tables")]
 pub(crate) use portable::test_tables;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86_64::{has_pmem_api, table};
+
+/// Defines a fence leaf: the fence instruction and its trace event emitted
+/// together, from this one place, so that neither can be removed without
+/// the other. (Deleting the whole leaf removes the event too, which the
+/// persistence checker catches; deleting the instruction here is caught by
+/// `tests/verify/disasm.sh`, which looks for it in every leaf named
+/// `*fence` of the release library.)
+macro_rules! fence_leaf {
+    ($(#[$doc:meta])* $name:ident, $insn:literal) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// None; `unsafe` only to fit the table.
+        pub(super) unsafe fn $name() {
+            crate::engine::trace::fence();
+            // SAFETY: a fence: no operands, no memory of its own touched.
+            unsafe { core::arch::asm!($insn, options(nostack, preserves_flags)) }
+        }
+    };
+}
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) use fence_leaf;
 
 /// Stamps out one table: the leaves of every operation for one vector type,
 /// one flush and one invalidate instruction. The leading attributes (a

@@ -127,7 +127,7 @@ mod wide {
     static TABLES: [Ops; 1] = [super::super::ops_table!(
         , Wide64, true,
         super::super::aarch64::DcCvac, super::super::aarch64::DcCivac,
-        super::super::aarch64::dsb, "test/portable64+dc-cvac")];
+        super::super::aarch64::dsb_fence, "test/portable64+dc-cvac")];
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     static TABLES: [Ops; 1] = [super::super::ops_table!(
         , Wide64, true,

@@ -95,17 +95,14 @@ asm_flush!(Clwb, "clwb");
 asm_flush!(ClflushOpt, "clflushopt");
 asm_flush!(Clflush, "clflush");
 
-/// SFENCE: orders (and, for persistence, waits for) every earlier CLWB,
-/// CLFLUSHOPT and non-temporal store. Issued on every platform, eADR
-/// included, because non-temporal stores sit in write-combining buffers
-/// that eADR does not cover until they are fenced.
-///
-/// # Safety
-/// None; `unsafe` only to fit the table.
-pub(super) unsafe fn sfence() {
-    crate::engine::trace::fence();
-    _mm_sfence()
-}
+super::fence_leaf!(
+    /// SFENCE: orders (and, for persistence, waits for) every earlier CLWB,
+    /// CLFLUSHOPT and non-temporal store. Issued on every platform, eADR
+    /// included, because non-temporal stores sit in write-combining buffers
+    /// that eADR does not cover until they are fenced.
+    sfence,
+    "sfence"
+);
 
 /// Stamps the three flush variants of one copy tier. Invalidation uses
 /// CLFLUSHOPT in the CLFLUSHOPT table and CLFLUSH elsewhere: a CPU with
