@@ -4,9 +4,10 @@
  *   hello FILE
  *
  * Creates (or opens) FILE, maps 4 KiB of it, copies a greeting into it
- * with memcpy_to_pmem(), makes it durable with wmb_pmem(), and reads it
- * back with memcpy_from_pmem(). The same code is correct on persistent
- * memory (flush + fence) and on an ordinary file (wmb_pmem() msyncs).
+ * with memcpy_to_pmem(), makes it durable with pmem_sys_drain() (wmb_pmem()
+ * that reports a failed msync), and reads it back with memcpy_from_pmem().
+ * The same code is correct on persistent memory (flush + fence) and on an
+ * ordinary file (the fence msyncs).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pmem.h>
@@ -14,6 +15,16 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+static const char *granularity_name(int g)
+{
+	switch (g) {
+	case PMEM_SYS_GRANULARITY_BYTE: return "byte";
+	case PMEM_SYS_GRANULARITY_CACHE_LINE: return "cache_line";
+	case PMEM_SYS_GRANULARITY_PAGE: return "page";
+	default: return "unknown";
+	}
+}
 
 int main(int argc, char **argv)
 {
@@ -37,10 +48,13 @@ int main(int argc, char **argv)
 	}
 
 	char back[sizeof greeting];
-	memcpy_from_pmem(back, pmem, sizeof back);
+	if (memcpy_from_pmem(back, pmem, sizeof back) != 0) { /* EIO after a bus error */
+		fprintf(stderr, "hello: %s\n", pmem_sys_errormsg());
+		return 1;
+	}
 	printf("wrote and read back: \"%s\"\n", back);
-	printf("mapped %zu bytes, granularity %d, implementation %s\n", len,
-	       pmem_sys_granularity(pmem, len), pmem_sys_impl());
+	printf("mapped %zu bytes, granularity %s, implementation %s\n", len,
+	       granularity_name(pmem_sys_granularity(pmem, len)), pmem_sys_impl());
 	printf("why: %s\n", pmem_sys_mapping_reason(pmem));
 
 	int ok = memcmp(back, greeting, sizeof greeting) == 0;

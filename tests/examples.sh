@@ -10,6 +10,9 @@ trap 'rm -rf "$dir"' EXIT
 
 c-examples/hello "$dir/hello.pmem" > "$dir/hello.out"
 grep -q 'wrote and read back: "Hello, persistent memory!"' "$dir/hello.out"
+# The granularity by name, as pmeminfo prints it (not "granularity 2").
+grep -q '^mapped 4096 bytes, granularity page, implementation ' "$dir/hello.out" ||
+    { echo "hello: unexpected output:"; cat "$dir/hello.out"; exit 1; }
 grep -qa 'Hello, persistent memory!' "$dir/hello.pmem" || { echo "hello: greeting not in the file"; exit 1; }
 
 shm=$(mktemp -p /dev/shm pmem-sys-XXXXXX)
