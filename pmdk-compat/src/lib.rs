@@ -148,7 +148,9 @@ unsafe fn store_move(dst: *mut c_void, src: *const c_void, n: usize, flags: u32)
     let flags = flags & F_VALID;
     let drain = flags & (F_NODRAIN | F_NOFLUSH) == 0;
     let (d, s) = (dst.cast::<u8>(), src.cast::<u8>());
-    if flags & F_NOFLUSH != 0 || NO_FLUSH.load(Ordering::Relaxed) {
+    if n == 0 {
+        // Nothing to store (the pointers may be anything, even NULL).
+    } else if flags & F_NOFLUSH != 0 || NO_FLUSH.load(Ordering::Relaxed) {
         // SAFETY: the caller's contract; no write-back asked for.
         unsafe { std::ptr::copy(s, d, n) };
     } else {
@@ -171,7 +173,9 @@ unsafe fn store_set(dst: *mut c_void, c: c_int, n: usize, flags: u32) -> *mut c_
     let flags = flags & F_VALID;
     let drain = flags & (F_NODRAIN | F_NOFLUSH) == 0;
     let d = dst.cast::<u8>();
-    if flags & F_NOFLUSH != 0 || NO_FLUSH.load(Ordering::Relaxed) {
+    if n == 0 {
+        // Nothing to store.
+    } else if flags & F_NOFLUSH != 0 || NO_FLUSH.load(Ordering::Relaxed) {
         // SAFETY: the caller's contract.
         unsafe { std::ptr::write_bytes(d, c as u8, n) };
     } else {

@@ -415,6 +415,20 @@ static void test_stores(void)
     }
     CHECK(bad == 0, "%d flag/size/offset cases wrong", bad);
 
+    /* Length 0 touches nothing, whatever the pointers (as in PMDK). */
+    bad = 0;
+    for (unsigned f = 0; f < 64; f++) {
+        bad += pmem_memcpy(NULL, NULL, 0, f) != NULL;
+        bad += pmem_memmove(NULL, NULL, 0, f) != NULL;
+        bad += pmem_memset(NULL, 0, 0, f) != NULL;
+    }
+    bad += pmem_memcpy_persist(NULL, NULL, 0) != NULL || pmem_memmove_nodrain(NULL, NULL, 0) != NULL ||
+           pmem_memset_persist(NULL, 1, 0) != NULL;
+    pmem_persist(NULL, 0);
+    pmem_flush(NULL, 0);
+    pmem_deep_flush(NULL, 0);
+    CHECK(bad == 0, "zero-length stores with NULL pointers");
+
     /* The fixed forms. */
     bad = 0;
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
