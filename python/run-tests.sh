@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The Python package's tests, as `make test-python` runs them.
 #
-# 1. a virtual environment in build/venv-python (created once, then reused)
-#    with maturin, pytest, numpy, hypothesis and mypy from PyPI;
-# 2. `pip install ./python`, a real PEP 517 build and install as a user
-#    would do it;
+# 1. python/dist.sh (what `make wheel` runs): the manylinux2014 abi3 wheel
+#    and the sdist in build/dist, checked with auditwheel and twine;
+# 2. a fresh virtual environment in build/venv-python (made anew each run)
+#    with pytest, numpy, hypothesis and mypy from PyPI, and that wheel
+#    installed as a user would install it from PyPI (not an editable build);
 # 3. pytest on python/tests against the installed package, then the same
 #    on a newer CPython if one is installed (the wheel is abi3);
 # 4. `python -m pypmem info`;
 # 5. mypy --strict on a typed usage example (must pass) and on a file of
 #    mistakes (each must be reported), against the installed stubs;
-# 6. `maturin sdist`, then pip install from the sdist and a smoke test.
+# 6. pip install from the sdist of step 1 and a smoke test.
 #
 # Exits non-zero on the first failure. Environment:
 #   PYTHON=...                 interpreter for the venv (default: the first
@@ -19,11 +20,16 @@
 #   PYPMEM_MODEL_EXAMPLES=N    sequences of the property test (default 2000)
 #   PYPMEM_SECOND_PYTHON=0     skip the run on a newer interpreter
 #   PYPMEM_SKIP_SDIST=1        skip step 6 (prints SKIPPED)
+#   BUILD=dir                  venvs, caches, dist (default build/)
+#   DIST=dir                   where step 1 writes (default $BUILD/dist)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV="$ROOT/build/venv-python"
-REQS=("maturin>=1.8,<2" "pytest>=8" "numpy>=1.26" "hypothesis>=6.100" "mypy>=1.10")
+# BUILD: where venvs, the dist and caches go (make passes its BUILD).
+BUILD=${BUILD:-$ROOT/build}
+VENV="$BUILD/venv-python"
+DIST=${DIST:-$BUILD/dist}
+REQS=("pytest>=8" "numpy>=1.26" "hypothesis>=6.100" "mypy>=1.10")
 t0=$SECONDS
 step() { printf '\n== %s (%ds)\n' "$*" $((SECONDS - t0)); }
 
@@ -57,27 +63,39 @@ for v in $(env | sed -n 's/^\(PMEM_SYS_[A-Z0-9_]*\)=.*/\1/p'); do
     unset "$v"
 done
 
+# --- wheel and sdist --------------------------------------------------------
+step "python/dist.sh: wheel and sdist in $DIST"
+BUILD="$BUILD" DIST="$DIST" bash "$ROOT/python/dist.sh"
+
 # --- virtual environment ----------------------------------------------------
 step "virtual environment $VENV"
-if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-    rm -rf "$VENV"
-    "$PY" -m venv "$VENV"
-fi
+# Made anew each run, so nothing of an earlier build (an editable install, a
+# stale extension) can answer for the wheel; pip's cache makes this ~20 s.
+rm -rf "$VENV"
+"$PY" -m venv "$VENV"
 VPY="$VENV/bin/python"
-STAMP="$VENV/.pypmem-requirements"
-if [ "$(cat "$STAMP" 2>/dev/null)" != "${REQS[*]}" ]; then
-    "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$VPY" -m pip install -q --disable-pip-version-check "${REQS[@]}"
-    echo "${REQS[*]}" > "$STAMP"
-else
-    echo "reused (requirements unchanged)"
-fi
+"$VPY" -m pip install -q --disable-pip-version-check "${REQS[@]}"
 
 # --- install ----------------------------------------------------------------
-step "pip install ./python"
-# In-tree build: maturin builds with cargo in the workspace target/ dir, so
-# a second run only relinks what changed.
-(cd "$ROOT" && "$VPY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./python)
+step "pip install the wheel"
+WHEEL=$(ls "$DIST"/pypmem-*-cp311-abi3-manylinux2014_x86_64*.whl)
+SDIST=$(ls "$DIST"/pypmem-*.tar.gz)
+"$VPY" -m pip install -q --disable-pip-version-check --no-deps "$WHEEL"
+# The package imported below must be that wheel's files, not a checkout.
+(cd / && "$VPY" - "$WHEEL" <<'PYEOF'
+import importlib.metadata as md, pathlib, sys, sysconfig
+import pypmem, pypmem._pypmem as ext
+site = pathlib.Path(sysconfig.get_paths()["platlib"]).resolve()
+for mod in (pypmem, ext):
+    where = pathlib.Path(mod.__file__).resolve()
+    assert where.is_relative_to(site), f"{mod.__name__} imported from {where}, not from {site}"
+dist = md.distribution("pypmem")
+assert '"editable": true' not in (dist.read_text("direct_url.json") or ""), "an editable install"
+wheel = dist.read_text("WHEEL") or ""
+assert "Tag: cp311-abi3-manylinux2014_x86_64" in wheel, wheel
+print("installed", pathlib.Path(sys.argv[1]).name, "->", where)
+PYEOF
+)
 
 # Everything below runs from a directory without a pypmem/ folder, so the
 # installed package is the one imported.
@@ -104,7 +122,7 @@ if [ "${PYPMEM_SECOND_PYTHON:-1}" = 0 ]; then
 elif [ -z "$NEWER" ] || [ "$("$NEWER" -c 'import sys; print(sys.version_info[:2])')" = "$("$VPY" -c 'import sys; print(sys.version_info[:2])')" ]; then
     echo "SKIPPED: tests on a second interpreter (no other CPython 3.12+ found)"
 else
-    V2="$ROOT/build/venv-python-newer"
+    V2="$BUILD/venv-python-newer"
     step "pytest on $("$NEWER" -c 'import sys; print("Python %d.%d" % sys.version_info[:2])') ($V2)"
     if [ "$("$V2/bin/python" -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" != "$("$NEWER" -c 'import sys; print(sys.version_info[:2])')" ]; then
         rm -rf "$V2"
@@ -114,13 +132,8 @@ else
         "$V2/bin/python" -m pip install -q --disable-pip-version-check "${REQS[@]}"
         echo "${REQS[*]}" > "$V2/.pypmem-requirements"
     fi
-    # The abi3 wheel built for the first interpreter, installed as is: this
-    # is what the wheel's abi3 tag promises (and a rebuild for another
-    # interpreter would invalidate cargo's cache for the first one).
-    # `pip wheel` repeats the build `pip install ./python` just made, so
-    # cargo's cache answers it.
-    (cd "$ROOT" && "$VPY" -m pip wheel -q --disable-pip-version-check --no-deps -w "$WORK/wheel" ./python)
-    WHEEL=$(ls "$WORK"/wheel/pypmem-*-abi3-*.whl)
+    # The same abi3 wheel, installed as is: this is what the wheel's abi3
+    # tag promises.
     "$V2/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$WHEEL"
     # The property test already ran above; everything else runs again here.
     (cd "$ROOT/python/tests" && "$V2/bin/python" -m pytest -p no:cacheprovider -q -ra \
@@ -133,7 +146,7 @@ step "python -m pypmem info"
 
 # --- stubs ------------------------------------------------------------------
 step "mypy --strict against the installed stubs"
-MYPY=("$VPY" -m mypy --strict --no-error-summary --cache-dir "$ROOT/build/mypy-cache-python")
+MYPY=("$VPY" -m mypy --strict --no-error-summary --cache-dir "$BUILD/mypy-cache-python")
 (cd "$WORK" && "${MYPY[@]}" "$ROOT/python/tests/typing/usage_ok.py" && "${MYPY[@]}" -p pypmem)
 echo "usage_ok.py and the pypmem package type-check"
 want=$(grep -c '# E:' "$ROOT/python/tests/typing/usage_bad.py")
@@ -154,17 +167,14 @@ echo "usage_bad.py: mypy reports all $want marked mistakes and nothing else"
 if [ "${PYPMEM_SKIP_SDIST:-0}" = 1 ]; then
     echo "SKIPPED: sdist build and install (PYPMEM_SKIP_SDIST=1)"
 else
-    step "maturin sdist, then pip install from it"
-    rm -rf "$WORK/sdist"
-    "$VENV/bin/maturin" sdist --manifest-path "$ROOT/python/Cargo.toml" --out "$WORK/sdist" 2>&1 | grep -v '^📦\|^🍹' || true
-    SDIST=$(ls "$WORK"/sdist/pypmem-*.tar.gz)
+    step "pip install from the sdist"
     listing=$(tar -tzf "$SDIST")
     for want in pmem-sys/src/api.rs python/src/mapping.rs pypmem/_pypmem.pyi pypmem/py.typed; do
         grep -q "/$want\$" <<<"$listing" || { echo "the sdist lacks $want" >&2; exit 1; }
     done
     # A target dir of its own: building the sdist's copies of the crates in
     # the workspace's target/ would make the next workspace build start over.
-    CARGO_TARGET_DIR="$ROOT/build/target-python-sdist" "$VPY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$SDIST"
+    CARGO_TARGET_DIR="$BUILD/target-python-sdist" "$VPY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$SDIST"
     (cd "$WORK" && "$VPY" - <<'EOF'
 import pypmem, tempfile, os
 with tempfile.TemporaryDirectory() as d:
