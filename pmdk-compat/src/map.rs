@@ -369,13 +369,11 @@ fn size_file(fd: i32, len: usize, sparse: bool) -> Result<(), Error> {
 
 /// A refused call puts an existing file back to the size it found.
 fn restore_size(opened: &Opened, old: Option<libc::off_t>) {
-    if opened.created.is_none() {
-        if let Some(old) = old {
-            let keep = errormsg::errno();
-            // SAFETY: no pointers.
-            unsafe { libc::ftruncate(opened.fd, old) };
-            errormsg::set_errno(keep);
-        }
+    if let (None, Some(old)) = (&opened.created, old) {
+        let keep = errormsg::errno();
+        // SAFETY: no pointers.
+        unsafe { libc::ftruncate(opened.fd, old) };
+        errormsg::set_errno(keep);
     }
 }
 
@@ -518,7 +516,7 @@ fn map_plain(fd: i32, len: usize) -> Result<usize, i32> {
 /// and pmem-sys's registry told first.
 pub fn unmap(addr: usize, len: usize) -> Result<(), Error> {
     let page = page_size();
-    if addr % page != 0 || len == 0 {
+    if !addr.is_multiple_of(page) || len == 0 {
         return Err(Error::new(
             libc::EINVAL,
             "pmem_unmap",

@@ -228,7 +228,7 @@ pub fn unmap(addr: usize) -> Result<(), Error> {
 /// are msynced first, as `unmap` does.
 pub fn unmap_range(start: usize, end: usize) -> Result<(), Error> {
     let page = page_size();
-    if start % page != 0 || end % page != 0 || end < start {
+    if !start.is_multiple_of(page) || !end.is_multiple_of(page) || end < start {
         return Err(Error::new(
             libc::EINVAL,
             "unmap_range",
