@@ -431,7 +431,8 @@ pub extern "C" fn pmem_has_hw_drain() -> c_int {
 }
 
 /// 1 when the whole range lies in MAP_SYNC or device-DAX mappings made by
-/// `pmem_map_file`; `PMEM_IS_PMEM_FORCE` overrides.
+/// `pmem_map_file`; `PMEM_IS_PMEM_FORCE` overrides (but a length of 0 is
+/// always 0).
 ///
 /// # Safety
 /// None: the range is not accessed.
@@ -440,7 +441,8 @@ pub unsafe extern "C" fn pmem_is_pmem(addr: *const c_void, len: usize) -> c_int 
     guarded("pmem_is_pmem", 0, || {
         match IS_PMEM_FORCE.load(Ordering::Relaxed) {
             1 => 0,
-            2 => 1,
+            // Forced on, an empty range is still not persistent memory (PMDK).
+            2 => c_int::from(len != 0),
             _ => c_int::from(map::is_pmem(addr as usize, len)),
         }
     })
