@@ -586,7 +586,7 @@ pub fn deep_drain(addr: usize, len: usize) -> Result<(), Error> {
             Some(Kind::DevDax { region }) => {
                 pmem_sys::wmb_pmem();
                 if let Some(region) = region {
-                    write_deep_flush(&region);
+                    write_deep_flush(&sysfs_root(), &region);
                 }
             }
             _ => msync(r.start, r.end - r.start).map_err(|e| {
@@ -606,8 +606,8 @@ pub fn deep_drain(addr: usize, len: usize) -> Result<(), Error> {
 /// missing or reads `0` (no deep flush needed); failures to write are not
 /// errors (PMDK 1.12 ignores them too: the data is already in the
 /// persistence domain of a platform without the attribute).
-fn write_deep_flush(region: &str) {
-    let path = Path::new(&sysfs_root()).join(format!("bus/nd/devices/{region}/deep_flush"));
+fn write_deep_flush(sysfs_root: &str, region: &str) {
+    let path = Path::new(sysfs_root).join(format!("bus/nd/devices/{region}/deep_flush"));
     match std::fs::read(&path) {
         Ok(v) if v == b"0\n" => {}
         Ok(_) => {
@@ -656,6 +656,38 @@ mod tests {
         assert!(region_at(addr).is_none() && region_at(addr + 3 * page).is_none());
         assert!(!is_pmem(addr, 1));
         assert_eq!(msync(addr, 4 * page).unwrap_err().errno, libc::ENOMEM);
+    }
+
+    #[test]
+    fn deep_flush_attribute_is_written_only_when_it_asks() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path().join("bus/nd/devices");
+        for (region, before) in [
+            ("region0", Some("1\n")),
+            ("region1", Some("0\n")),
+            ("region2", None),
+        ] {
+            std::fs::create_dir_all(r.join(region)).unwrap();
+            if let Some(b) = before {
+                std::fs::write(r.join(region).join("deep_flush"), b).unwrap();
+            }
+        }
+        let root_s = root.path().to_str().unwrap();
+        // A file that reads back what was written stands in for the attribute.
+        std::fs::write(r.join("region0/deep_flush"), "x\n").unwrap();
+        write_deep_flush(root_s, "region0");
+        assert_eq!(std::fs::read(r.join("region0/deep_flush")).unwrap(), b"1");
+        write_deep_flush(root_s, "region1");
+        assert_eq!(
+            std::fs::read(r.join("region1/deep_flush")).unwrap(),
+            b"0\n",
+            "0: not needed"
+        );
+        write_deep_flush(root_s, "region2");
+        assert!(
+            !r.join("region2/deep_flush").exists(),
+            "absent: nothing created"
+        );
     }
 
     #[test]
