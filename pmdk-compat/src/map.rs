@@ -16,6 +16,7 @@ use pmem_sys::Error;
 use std::ffi::{CStr, CString};
 use std::path::Path;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `PMEM_FILE_CREATE` and friends.
 pub const FILE_CREATE: i32 = 1;
@@ -32,6 +33,13 @@ const DAX_VALID: i32 = FILE_CREATE | FILE_SPARSE;
 const CALL: &str = "pmem_map_file";
 
 static RANGES: RwLock<Ranges> = RwLock::new(Ranges::new());
+
+/// Set once this layer has made a page-granular mapping in pmem-sys's
+/// registry (only with `PMEM_SYS_FORCE_GRANULARITY=page`): until then no
+/// store of this library can have left a range for the drain to msync, and
+/// the drain is the bare fence (the engine's drain also asks a thread-local
+/// list, which costs a `__tls_get_addr` call in a shared library).
+pub static PAGE_MAPPINGS: AtomicBool = AtomicBool::new(false);
 
 fn ranges_read() -> std::sync::RwLockReadGuard<'static, Ranges> {
     // The tracker is consistent between statements; a panic elsewhere
@@ -401,7 +409,11 @@ fn map_fd(fd: i32, len: usize, dax: Option<Option<String>>, shown: &str) -> Resu
             .map_err(|e| Error::new(e.errno, CALL, format_args!("path {shown}"), e.message))?;
         // The registry's mapping is page-rounded (device-DAX: whole
         // alignment units); track what it really covers.
-        let map_len = pmem_sys::mapping::region_at(addr).map_or(len, |r| r.map_len);
+        let region = pmem_sys::mapping::region_at(addr);
+        let map_len = region.as_ref().map_or(len, |r| r.map_len);
+        if region.is_some_and(|r| r.granularity == pmem_sys::Granularity::Page) {
+            PAGE_MAPPINGS.store(true, Ordering::Relaxed);
+        }
         ranges_write().insert(addr, addr + map_len, kind, true);
         Ok(Mapped {
             addr,
