@@ -2,13 +2,19 @@
 #
 #   make demo      build the library and run the C examples on a temporary file
 #   make test      everything testable on this machine (SKIPPED lines name the rest)
-#   make install   PREFIX=/usr/local DESTDIR=
+#   make install   PREFIX=/usr/local DESTDIR=  (libraries stripped, debug info in .debug/,
+#                  header, pkg-config file, man pages, licences)
+#   make wheel     the Python package: manylinux2014 abi3 wheel and sdist in build/dist
+#   make man       the man pages, generated from include/pmem.h, in build/man
+#   make deps      install what make test needs (as root; make test does it first)
 #   make bench     this library against PMDK's libpmem, side by side
 #   make test-dax  the library inside a QEMU VM with an emulated NVDIMM
 
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/pmem-sys
 DESTDIR ?=
 CARGO   ?= cargo
 CC      ?= gcc
@@ -30,7 +36,7 @@ export PKG_CONFIG_PATH := $(STAGE)/lib/pkgconfig:$(PKG_CONFIG_PATH)
 
 .PHONY: all lib libpmem test-libpmem-symbols test-libpmem-unit header check-header install uninstall stage demo examples test \
         test-rust test-c test-examples test-symbols test-python test-bindings test-verify test-docs \
-        bench bench-smoke fuzz test-dax clean
+        bench bench-smoke fuzz test-dax clean deps man wheel test-man test-install test-doc
 
 all: lib libpmem
 
@@ -68,18 +74,39 @@ $(BUILD)/pmem-sys.pc: pmem-sys/pmem-sys.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' $< > $@
 
-install: lib libpmem
+# Strips an installed shared library and keeps its debug information in
+# .debug/NAME.debug beside it, where gdb and other debuggers look for the
+# file its .gnu_debuglink names (the build id is in both).
+define split_debug
+	install -d $(dir $(1)).debug
+	objcopy --only-keep-debug $(1) $(dir $(1)).debug/$(notdir $(1)).debug
+	chmod 644 $(dir $(1)).debug/$(notdir $(1)).debug
+	strip --strip-unneeded $(1)
+	objcopy --add-gnu-debuglink=$(dir $(1)).debug/$(notdir $(1)).debug $(1)
+endef
+
+install: lib libpmem man
 	@rm -f $(BUILD)/pmem-sys.pc
 	$(MAKE) --no-print-directory $(BUILD)/pmem-sys.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
 	install -m 755 $(RELEASE)/libpmem_sys.so $(DESTDIR)$(LIBDIR)/libpmem_sys.so.$(VERSION)
 	ln -sf libpmem_sys.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libpmem_sys.so
-	install -m 644 $(RELEASE)/libpmem_sys.a $(DESTDIR)$(LIBDIR)/libpmem_sys.a
+# The static library without debug info and without the LLVM bitcode
+# rustc embeds for LTO (25 MB -> 4 MB); a C link needs neither.
+	objcopy --strip-debug -R .llvmbc -R .llvmcmd $(RELEASE)/libpmem_sys.a $(DESTDIR)$(LIBDIR)/libpmem_sys.a
+	chmod 644 $(DESTDIR)$(LIBDIR)/libpmem_sys.a
 	install -D -m 755 $(RELEASE)/libpmem.so.1 $(DESTDIR)$(LIBDIR)/pmem-sys/libpmem.so.1
 	install -m 644 include/pmem.h $(DESTDIR)$(INCDIR)/pmem.h
 	install -m 644 $(BUILD)/pmem-sys.pc $(DESTDIR)$(LIBDIR)/pkgconfig/pmem-sys.pc
 	@rm -f $(BUILD)/pmem-sys.pc
+	$(call split_debug,$(DESTDIR)$(LIBDIR)/libpmem_sys.so.$(VERSION))
+	$(call split_debug,$(DESTDIR)$(LIBDIR)/pmem-sys/libpmem.so.1)
+	install -d $(DESTDIR)$(DOCDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 644 LICENSE-MIT LICENSE-APACHE README.md $(DESTDIR)$(DOCDIR)
+	cp -P $(BUILD)/man/man3/*.3 $(DESTDIR)$(MANDIR)/man3
+	cp -P $(BUILD)/man/man7/*.7 $(DESTDIR)$(MANDIR)/man7
+	for f in $(wildcard $(BUILD)/man/man1/*.1); do install -m 644 $$f $(DESTDIR)$(MANDIR)/man1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libpmem_sys.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
@@ -87,6 +114,14 @@ uninstall:
 	      $(DESTDIR)$(INCDIR)/pmem.h $(DESTDIR)$(LIBDIR)/pkgconfig/pmem-sys.pc
 	rm -f $(DESTDIR)$(LIBDIR)/pmem-sys/libpmem.so.1
 	-rmdir $(DESTDIR)$(LIBDIR)/pmem-sys 2>/dev/null
+	rm -f $(DESTDIR)$(LIBDIR)/.debug/libpmem_sys.so.$(VERSION).debug \
+	      $(DESTDIR)$(LIBDIR)/pmem-sys/.debug/libpmem.so.1.debug
+	rmdir $(DESTDIR)$(LIBDIR)/.debug $(DESTDIR)$(LIBDIR)/pmem-sys/.debug $(DESTDIR)$(LIBDIR)/pmem-sys 2>/dev/null || true
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,LICENSE-MIT LICENSE-APACHE README.md) \
+	      $(patsubst %,$(DESTDIR)$(MANDIR)/man3/%.3,$(shell cat tests/symbols.txt)) \
+	      $(DESTDIR)$(MANDIR)/man7/pmem_sys.7 $(DESTDIR)$(MANDIR)/man7/pmem_sys_libpmem.7 \
+	      $(patsubst man/%.md,$(DESTDIR)$(MANDIR)/man1/%,$(wildcard man/*.1.md))
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 # An installed copy in build/stage, which examples, C tests and bindings
 # build against through pkg-config, as users do.
@@ -103,7 +138,8 @@ demo: examples
 	echo "== pmeminfo" && \
 	LD_LIBRARY_PATH=$(STAGE)/lib c-examples/pmeminfo "$$dir/hello.pmem" "$$dir"
 
-test: test-rust check-header test-symbols test-libpmem-symbols test-libpmem-unit test-libpmem test-c test-examples test-python test-bindings test-verify test-docs
+test: deps test-rust check-header test-symbols test-libpmem-symbols test-libpmem-unit test-c test-examples test-python test-bindings test-verify test-docs \
+      test-doc test-man test-install
 	@echo "make test: all passed"
 
 test-rust:
@@ -127,26 +163,6 @@ test-libpmem-unit: libpmem
 	$(CARGO) test -p pmdk-compat --release
 	$(MAKE) --no-print-directory -C pmdk-compat/tests/c RELEASE=$(abspath $(RELEASE)) test
 
-# Real PMDK programs on libpmem.so.1 (tests/libpmem/README.md): fio's
-# libpmem engine (16 verified jobs), libpmemobj/blk/log pools with pmempool
-# check written on one library and verified on the other, and a differential
-# table against Debian's libpmem; each run proves which libpmem.so.1 the
-# loader took.  As root it installs the Debian packages it needs (~25 s).
-.PHONY: test-libpmem test-libpmem-qemu bench-libpmem-fio
-test-libpmem: libpmem
-	BUILD=$(abspath $(BUILD)) bash tests/libpmem/run.sh $(RELEASE) fio diff pools
-
-# The DAX test bed's first boot (DAX_BOOTS=3: all three) with QEMU on
-# libpmem.so.1, proven through /proc/PID/maps of the VM (root, 30-60 s).
-test-libpmem-qemu: lib libpmem
-	BUILD=$(abspath $(BUILD)) DAX_LIB=$(abspath $(RELEASE))/libpmem_sys.a DAX_INCLUDE=$(abspath include) \
-	    bash tests/libpmem/run.sh $(RELEASE) qemu
-
-# fio's libpmem engine on Debian's libpmem and on libpmem.so.1, alternating
-# (BENCH_FIO_ROUNDS=5 rounds of BENCH_FIO_SECONDS=3 s per job; ~3 min).
-bench-libpmem-fio: libpmem
-	BUILD=$(abspath $(BUILD)) bash tests/libpmem/run.sh $(RELEASE) bench-fio
-
 test-examples: examples
 	bash tests/examples.sh $(STAGE)
 
@@ -154,8 +170,40 @@ test-c: stage
 	$(MAKE) --no-print-directory -C tests/c STAGE=$(STAGE) test
 	$(MAKE) --no-print-directory -C tests/fault STAGE=$(STAGE) test
 
+# Builds the wheel and sdist (as make wheel), installs the wheel into a fresh
+# venv and runs the Python suite against it.
 test-python:
-	bash python/run-tests.sh
+	BUILD=$(abspath $(BUILD)) bash python/run-tests.sh
+
+# The manylinux2014 abi3 wheel and the sdist, checked with auditwheel and
+# twine (python/dist.sh; zig from PyPI links against glibc 2.17).
+wheel:
+	BUILD=$(abspath $(BUILD)) bash python/dist.sh
+
+# One page per exported function (grouped), pmem_sys(7), and
+# pmem_sys_libpmem(7), generated from include/pmem.h and the docs; not
+# committed.
+man:
+	python3 man/mkman.py $(BUILD)/man
+
+# Every exported function has a page and every page renders without warnings.
+test-man:
+	python3 man/mkman.py --check $(BUILD)/man
+
+# make install into a temporary DESTDIR: stripped libraries with their debug
+# files, the static library, licences, man pages, then make uninstall.
+test-install: lib libpmem
+	bash tests/install.sh
+
+# The crate docs build without a warning, with and without the C API.
+test-doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p pmem-sys --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p pmem-sys --no-deps --features capi
+
+# As root with apt-get, installs the Debian packages and koffi that the
+# suites need; otherwise lists what is missing (tests/deps.sh).
+deps:
+	bash tests/deps.sh
 
 test-bindings: stage
 	bash bindings/run-tests.sh $(STAGE)

@@ -10,16 +10,16 @@ pub struct Features {
     pub sse2: bool,
     /// x86_64: AVX with the OS saving YMM state (XCR0 bits 1 and 2).
     pub avx: bool,
-    /// x86_64: AVX2 (CPUID.7.0:EBX[5]) with the OS's consent.
+    /// x86_64: AVX2 (`CPUID.7.0:EBX[5]`) with the OS's consent.
     pub avx2: bool,
-    /// x86_64: AVX-512F (CPUID.7.0:EBX[16]) with the OS saving opmask and
+    /// x86_64: AVX-512F (`CPUID.7.0:EBX[16]`) with the OS saving opmask and
     /// ZMM state (XCR0 bits 5, 6 and 7).
     pub avx512f: bool,
-    /// x86_64: CLFLUSH (CPUID.1:EDX[19]).
+    /// x86_64: CLFLUSH (`CPUID.1:EDX[19]`).
     pub clflush: bool,
-    /// x86_64: CLFLUSHOPT (CPUID.7.0:EBX[23]).
+    /// x86_64: CLFLUSHOPT (`CPUID.7.0:EBX[23]`).
     pub clflushopt: bool,
-    /// x86_64: CLWB (CPUID.7.0:EBX[24]).
+    /// x86_64: CLWB (`CPUID.7.0:EBX[24]`).
     pub clwb: bool,
     /// x86_64: the CPU vendor is AMD (chooses the default threshold).
     pub amd: bool,

@@ -7,7 +7,7 @@
 //!   `engine::knobs` for existing users);
 //! - [`dispatch`] decides which table runs (a pure function of both) and
 //!   publishes it;
-//! - [`algo`] is the copy algorithm, written once; `crate::arch` stamps out
+//! - `algo` is the copy algorithm, written once; `crate::arch` stamps out
 //!   its leaves per instruction set.
 
 pub(crate) mod algo;

@@ -4,7 +4,7 @@
 //! Without the `record` feature the hooks are empty `#[inline(always)]`
 //! functions and vanish from the build: no branch, no call, nothing to pay
 //! on the copy path. With it, each event is appended to a per-thread log
-//! that tests read back with [`take`] (feature `record` only) and hand to
+//! that tests read back with `take` (feature `record` only) and hand to
 //! the checker.
 //!
 //! Stores the engine does not make, such as the caller's plain pointer
