@@ -138,7 +138,7 @@ demo: examples
 	echo "== pmeminfo" && \
 	LD_LIBRARY_PATH=$(STAGE)/lib c-examples/pmeminfo "$$dir/hello.pmem" "$$dir"
 
-test: deps test-rust check-header test-symbols test-libpmem-symbols test-libpmem-unit test-c test-examples test-python test-bindings test-verify test-docs \
+test: deps test-rust check-header test-symbols test-libpmem-symbols test-libpmem-unit test-libpmem test-c test-examples test-python test-bindings test-verify test-docs \
       test-doc test-man test-install
 	@echo "make test: all passed"
 
@@ -162,6 +162,26 @@ test-libpmem-symbols: lib libpmem
 test-libpmem-unit: libpmem
 	$(CARGO) test -p pmdk-compat --release
 	$(MAKE) --no-print-directory -C pmdk-compat/tests/c RELEASE=$(abspath $(RELEASE)) test
+
+# Real PMDK programs on libpmem.so.1 (tests/libpmem/README.md): fio's
+# libpmem engine (16 verified jobs), libpmemobj/blk/log pools with pmempool
+# check written on one library and verified on the other, and a differential
+# table against Debian's libpmem; each run proves which libpmem.so.1 the
+# loader took.  As root it installs the Debian packages it needs (~25 s).
+.PHONY: test-libpmem test-libpmem-qemu bench-libpmem-fio
+test-libpmem: libpmem
+	BUILD=$(abspath $(BUILD)) bash tests/libpmem/run.sh $(RELEASE) fio diff pools
+
+# The DAX test bed's first boot (DAX_BOOTS=3: all three) with QEMU on
+# libpmem.so.1, proven through /proc/PID/maps of the VM (root, 30-60 s).
+test-libpmem-qemu: lib libpmem
+	BUILD=$(abspath $(BUILD)) DAX_LIB=$(abspath $(RELEASE))/libpmem_sys.a DAX_INCLUDE=$(abspath include) \
+	    bash tests/libpmem/run.sh $(RELEASE) qemu
+
+# fio's libpmem engine on Debian's libpmem and on libpmem.so.1, alternating
+# (BENCH_FIO_ROUNDS=5 rounds of BENCH_FIO_SECONDS=3 s per job; ~3 min).
+bench-libpmem-fio: libpmem
+	BUILD=$(abspath $(BUILD)) bash tests/libpmem/run.sh $(RELEASE) bench-fio
 
 test-examples: examples
 	bash tests/examples.sh $(STAGE)

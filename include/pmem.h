@@ -81,6 +81,13 @@
  */
 #define PMEM_SYS_FILE_TMPFILE 8
 
+/**
+ * pmem_sys_map_file: map an existing file read-only (opened O_RDONLY,
+ * mapped PROT_READ), so a user who may only read it can map it. Alone:
+ * with any other flag, EINVAL. Never creates or changes the file.
+ */
+#define PMEM_SYS_FILE_RDONLY 16
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -309,7 +316,7 @@ int pmem_sys_drain(void);
  * pmem_sys_map_file - open, optionally create, and map a file
  * @path: the file (a directory with PMEM_SYS_FILE_TMPFILE)
  * @size: bytes to map; 0 without CREATE maps the whole existing file
- * @flags: PMEM_SYS_FILE_CREATE, _EXCL, _SPARSE, _TMPFILE
+ * @flags: PMEM_SYS_FILE_CREATE, _EXCL, _SPARSE, _TMPFILE, or _RDONLY alone
  * @mode: permissions of a created file
  * @mapped_size: if not NULL, receives the mapped length
  *
@@ -317,6 +324,10 @@ int pmem_sys_drain(void);
  * the file is shorter). CREATE grows a shorter file to @size and never
  * shrinks a longer one. Returns the address, or NULL with errno set; a
  * file this call created is removed again on failure.
+ *
+ * With PMEM_SYS_FILE_RDONLY the mapping is read-only: reads,
+ * memcpy_from_pmem() and the granularity and reason calls work; any store
+ * into it (memcpy_to_pmem() included) raises SIGSEGV.
  *
  * # Safety
  * `path` is NULL or a NUL-terminated string; `mapped_size` is NULL or

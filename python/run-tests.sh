@@ -142,7 +142,10 @@ fi
 
 # --- the command line -------------------------------------------------------
 step "python -m pypmem info"
-(cd "$WORK" && "$VPY" -m pypmem info "$WORK/info.pmem" "$WORK")
+# info never creates a file: give it one (and the directory, probed with
+# an unnamed temporary file).
+head -c 4096 /dev/zero > "$WORK/info.pmem"
+(cd "$WORK" && "$VPY" -m pypmem info "$WORK/info.pmem" "$WORK" && "$VPY" -m pypmem --version)
 
 # --- stubs ------------------------------------------------------------------
 step "mypy --strict against the installed stubs"

@@ -136,6 +136,18 @@ fn registry_unmap(
 // ---------------------------------------------------------------------
 // Stores. Hot paths: no allocation, no lock, panic-free by construction.
 
+/// The drain: the engine's fence, plus the msync of page-granular ranges
+/// only when such mappings exist (see [`map::PAGE_MAPPINGS`]).
+#[inline(always)]
+fn drain() {
+    if map::PAGE_MAPPINGS.load(Ordering::Relaxed) {
+        pmem_sys::wmb_pmem();
+    } else {
+        // SAFETY: the fence has no preconditions.
+        unsafe { (pmem_sys::engine::ops().fence)() };
+    }
+}
+
 /// The copy behind every memmove/memcpy form: PMDK's `pmem_memcpy*` is a
 /// memmove too, so overlapping ranges are safe through either name (the
 /// engine's move is its copy when the ranges do not overlap).
@@ -158,7 +170,7 @@ unsafe fn store_move(dst: *mut c_void, src: *const c_void, n: usize, flags: u32)
         unsafe { pmem_sys::memmove_to_pmem(d, s, n) };
     }
     if drain {
-        pmem_sys::wmb_pmem();
+        self::drain();
     }
     dst
 }
@@ -183,7 +195,7 @@ unsafe fn store_set(dst: *mut c_void, c: c_int, n: usize, flags: u32) -> *mut c_
         unsafe { pmem_sys::memset_pmem(d, c as u8, n) };
     }
     if drain {
-        pmem_sys::wmb_pmem();
+        self::drain();
     }
     dst
 }
@@ -325,13 +337,18 @@ pub unsafe extern "C" fn pmem_memset(
 pub unsafe extern "C" fn pmem_persist(addr: *const c_void, len: usize) {
     init();
     if NO_FLUSH.load(Ordering::Relaxed) {
-        pmem_sys::wmb_pmem();
-        return;
+        drain();
+    } else if map::PAGE_MAPPINGS.load(Ordering::Relaxed) {
+        // void, as in PMDK: an msync error of a forced page-granular
+        // mapping has nowhere to go.
+        // SAFETY: the caller's contract.
+        let _ = unsafe { pmem_sys::persist(addr.cast(), len) };
+    } else {
+        // Write back (nothing on byte-granular memory), then fence.
+        // SAFETY: the caller's contract.
+        unsafe { pmem_sys::arch_wb_cache_pmem(addr.cast(), len) };
+        drain();
     }
-    // void, as in PMDK: an msync error of a forced page-granular mapping
-    // has nowhere to go.
-    // SAFETY: the caller's contract.
-    let _ = unsafe { pmem_sys::persist(addr.cast(), len) };
 }
 
 /// Writes back `[addr, addr + len)`; no drain.
@@ -351,7 +368,7 @@ pub unsafe extern "C" fn pmem_flush(addr: *const c_void, len: usize) {
 #[unsafe(no_mangle)]
 pub extern "C" fn pmem_drain() {
     init();
-    pmem_sys::wmb_pmem();
+    drain();
 }
 
 /// Writes back `[addr, addr + len)` whatever the platform (even eADR or
@@ -431,7 +448,8 @@ pub extern "C" fn pmem_has_hw_drain() -> c_int {
 }
 
 /// 1 when the whole range lies in MAP_SYNC or device-DAX mappings made by
-/// `pmem_map_file`; `PMEM_IS_PMEM_FORCE` overrides.
+/// `pmem_map_file`; `PMEM_IS_PMEM_FORCE` overrides (but a length of 0 is
+/// always 0).
 ///
 /// # Safety
 /// None: the range is not accessed.
@@ -440,7 +458,8 @@ pub unsafe extern "C" fn pmem_is_pmem(addr: *const c_void, len: usize) -> c_int 
     guarded("pmem_is_pmem", 0, || {
         match IS_PMEM_FORCE.load(Ordering::Relaxed) {
             1 => 0,
-            2 => 1,
+            // Forced on, an empty range is still not persistent memory (PMDK).
+            2 => c_int::from(len != 0),
             _ => c_int::from(map::is_pmem(addr as usize, len)),
         }
     })

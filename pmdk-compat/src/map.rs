@@ -16,6 +16,7 @@ use pmem_sys::Error;
 use std::ffi::{CStr, CString};
 use std::path::Path;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `PMEM_FILE_CREATE` and friends.
 pub const FILE_CREATE: i32 = 1;
@@ -32,6 +33,13 @@ const DAX_VALID: i32 = FILE_CREATE | FILE_SPARSE;
 const CALL: &str = "pmem_map_file";
 
 static RANGES: RwLock<Ranges> = RwLock::new(Ranges::new());
+
+/// Set once this layer has made a page-granular mapping in pmem-sys's
+/// registry (only with `PMEM_SYS_FORCE_GRANULARITY=page`): until then no
+/// store of this library can have left a range for the drain to msync, and
+/// the drain is the bare fence (the engine's drain also asks a thread-local
+/// list, which costs a `__tls_get_addr` call in a shared library).
+pub static PAGE_MAPPINGS: AtomicBool = AtomicBool::new(false);
 
 fn ranges_read() -> std::sync::RwLockReadGuard<'static, Ranges> {
     // The tracker is consistent between statements; a panic elsewhere
@@ -401,7 +409,11 @@ fn map_fd(fd: i32, len: usize, dax: Option<Option<String>>, shown: &str) -> Resu
             .map_err(|e| Error::new(e.errno, CALL, format_args!("path {shown}"), e.message))?;
         // The registry's mapping is page-rounded (device-DAX: whole
         // alignment units); track what it really covers.
-        let map_len = pmem_sys::mapping::region_at(addr).map_or(len, |r| r.map_len);
+        let region = pmem_sys::mapping::region_at(addr);
+        let map_len = region.as_ref().map_or(len, |r| r.map_len);
+        if region.is_some_and(|r| r.granularity == pmem_sys::Granularity::Page) {
+            PAGE_MAPPINGS.store(true, Ordering::Relaxed);
+        }
         ranges_write().insert(addr, addr + map_len, kind, true);
         Ok(Mapped {
             addr,
@@ -586,7 +598,7 @@ pub fn deep_drain(addr: usize, len: usize) -> Result<(), Error> {
             Some(Kind::DevDax { region }) => {
                 pmem_sys::wmb_pmem();
                 if let Some(region) = region {
-                    write_deep_flush(&region);
+                    write_deep_flush(&sysfs_root(), &region);
                 }
             }
             _ => msync(r.start, r.end - r.start).map_err(|e| {
@@ -606,8 +618,8 @@ pub fn deep_drain(addr: usize, len: usize) -> Result<(), Error> {
 /// missing or reads `0` (no deep flush needed); failures to write are not
 /// errors (PMDK 1.12 ignores them too: the data is already in the
 /// persistence domain of a platform without the attribute).
-fn write_deep_flush(region: &str) {
-    let path = Path::new(&sysfs_root()).join(format!("bus/nd/devices/{region}/deep_flush"));
+fn write_deep_flush(sysfs_root: &str, region: &str) {
+    let path = Path::new(sysfs_root).join(format!("bus/nd/devices/{region}/deep_flush"));
     match std::fs::read(&path) {
         Ok(v) if v == b"0\n" => {}
         Ok(_) => {
@@ -656,6 +668,38 @@ mod tests {
         assert!(region_at(addr).is_none() && region_at(addr + 3 * page).is_none());
         assert!(!is_pmem(addr, 1));
         assert_eq!(msync(addr, 4 * page).unwrap_err().errno, libc::ENOMEM);
+    }
+
+    #[test]
+    fn deep_flush_attribute_is_written_only_when_it_asks() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path().join("bus/nd/devices");
+        for (region, before) in [
+            ("region0", Some("1\n")),
+            ("region1", Some("0\n")),
+            ("region2", None),
+        ] {
+            std::fs::create_dir_all(r.join(region)).unwrap();
+            if let Some(b) = before {
+                std::fs::write(r.join(region).join("deep_flush"), b).unwrap();
+            }
+        }
+        let root_s = root.path().to_str().unwrap();
+        // A file that reads back what was written stands in for the attribute.
+        std::fs::write(r.join("region0/deep_flush"), "x\n").unwrap();
+        write_deep_flush(root_s, "region0");
+        assert_eq!(std::fs::read(r.join("region0/deep_flush")).unwrap(), b"1");
+        write_deep_flush(root_s, "region1");
+        assert_eq!(
+            std::fs::read(r.join("region1/deep_flush")).unwrap(),
+            b"0\n",
+            "0: not needed"
+        );
+        write_deep_flush(root_s, "region2");
+        assert!(
+            !r.join("region2/deep_flush").exists(),
+            "absent: nothing created"
+        );
     }
 
     #[test]

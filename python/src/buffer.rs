@@ -62,6 +62,32 @@ impl Drop for Release<'_> {
     }
 }
 
+/// The bytes of an exact `bytes` object (not a subclass, which could
+/// override the buffer protocol), read in place without a buffer export:
+/// `PyBytes_AsStringAndSize` is one call where an export is a fill and a
+/// release, and the commonest argument of a small write is a bytes literal.
+/// The bytes stay valid while the caller holds `obj` (bytes are immutable
+/// and the caller's reference keeps them alive), also without the GIL.
+#[inline(always)]
+pub(crate) fn exact_bytes(obj: &Bound<'_, PyAny>) -> Option<(*const u8, usize)> {
+    // SAFETY: reads the type pointer of a live object and the address of a
+    // static type object; nothing is dereferenced.
+    let is_bytes = unsafe { ffi::Py_TYPE(obj.as_ptr()) == &raw mut ffi::PyBytes_Type };
+    if !is_bytes {
+        return None;
+    }
+    let mut p: *mut std::ffi::c_char = std::ptr::null_mut();
+    let mut n: ffi::Py_ssize_t = 0;
+    // SAFETY: `obj` is an exact bytes object, for which the call only
+    // reads its size and data pointer and cannot fail.
+    if unsafe { ffi::PyBytes_AsStringAndSize(obj.as_ptr(), &mut p, &mut n) } != 0 {
+        // Not reachable for an exact bytes object; leave no exception behind.
+        drop(PyErr::fetch(obj.py()));
+        return None;
+    }
+    Some((p as *const u8, n.max(0) as usize))
+}
+
 fn supports_buffer(obj: &Bound<'_, PyAny>) -> bool {
     // SAFETY: `obj` is a live object.
     unsafe { ffi::PyObject_CheckBuffer(obj.as_ptr()) != 0 }

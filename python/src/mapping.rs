@@ -25,7 +25,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::buffer::{Release, Source, Target};
+use crate::buffer::{Release, Source, Target, exact_bytes};
 use crate::lifecycle::{Close, Lifecycle, Operation};
 use crate::os_error;
 use pmem_sys::mapping::{self, Granularity};
@@ -342,6 +342,7 @@ impl Mapping {
 
     /// Reads `r` into a new `bytes` object without zeroing it first. Takes
     /// its own hold.
+    #[inline(always)]
     fn read_bytes<'py>(
         &self,
         py: Python<'py>,
@@ -442,7 +443,14 @@ impl Mapping {
         if self.readonly {
             return Err(Self::read_only(CALL));
         }
-        // The hot path borrows the buffer in place (no Result or enum moves
+        if let Some((p, n)) = exact_bytes(data) {
+            let r = self.range(CALL, offset, n)?;
+            let hold = self.hold_for(CALL, n)?;
+            // SAFETY: `data` (immutable bytes) is held by the caller for the
+            // whole call; `r` is checked; `hold` keeps the mapping open.
+            return unsafe { self.store(py, &hold, CALL, r, p) };
+        }
+        // Other exporters: borrow the buffer in place (no Result or enum moves
         // of the 80-byte Py_buffer); anything unusual goes to Source.
         let mut view = ffi::Py_buffer::new();
         // SAFETY: `data` is a live object and `view` a writable Py_buffer.
@@ -666,8 +674,9 @@ impl Mapping {
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         const CALL: &str = "Mapping.__getitem__";
-        self.ensure_open(CALL)?;
         if let Ok(slice) = key.cast::<PySlice>() {
+            // No ensure_open here: the length is immutable, and every path
+            // below takes a hold, which refuses a closed mapping.
             let s = slice.indices(self.len as isize)?;
             if s.step == 1 || s.slicelength <= 1 {
                 let start = if s.slicelength == 0 {
@@ -702,6 +711,7 @@ impl Mapping {
                 .collect();
             return Ok(PyBytes::new(py, &picked).into_any());
         }
+        self.ensure_open(CALL)?;
         let i = self.index(CALL, key)?;
         let hold = self.hold(CALL, false)?;
         let mut b = 0u8;
@@ -717,12 +727,27 @@ impl Mapping {
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         const CALL: &str = "Mapping.__setitem__";
-        self.ensure_open(CALL)?;
         if self.readonly {
             return Err(Self::read_only(CALL));
         }
         if let Ok(slice) = key.cast::<PySlice>() {
             let s = slice.indices(self.len as isize)?;
+            // The commonest case first, without ensure_open: the hold
+            // refuses a closed mapping.
+            if let Some((p, n)) = exact_bytes(value) {
+                if s.step == 1 && n == s.slicelength && n != 0 {
+                    let r = Range {
+                        offset: s.start as usize,
+                        len: n,
+                    };
+                    let hold = self.hold_for(CALL, n)?;
+                    // SAFETY: `value` (immutable bytes) is held by the caller
+                    // for the whole call; `r` lies inside the mapping (slice
+                    // indices are clipped to it); `hold` keeps it open.
+                    return unsafe { self.store(py, &hold, CALL, r, p) };
+                }
+            }
+            self.ensure_open(CALL)?;
             let src = Source::get(value, CALL)?;
             if src.len() != s.slicelength {
                 return Err(PyValueError::new_err(format!(
@@ -759,6 +784,7 @@ impl Mapping {
             };
             return hold.run(py, scatter).map_err(|e| fault(CALL, r, e));
         }
+        self.ensure_open(CALL)?;
         let i = self.index(CALL, key)?;
         let b = byte_value(CALL, value)?;
         let hold = self.hold(CALL, false)?;

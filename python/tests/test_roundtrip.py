@@ -226,3 +226,21 @@ def _umask() -> int:
     u = os.umask(0)
     os.umask(u)
     return u
+
+
+def test_bytes_subclasses_and_other_buffers_take_the_export_path(mapped: Mapped) -> None:
+    """Exact bytes are read in place (no export); a subclass, bytearray or
+    memoryview goes through the buffer protocol. All write the same bytes."""
+
+    class Sub(bytes):
+        pass
+
+    m, path, _ = mapped
+    for k, src in enumerate([b"exact", Sub(b"subcl"), bytearray(b"array"), memoryview(b"mview"), b""]):
+        m.write(100 + 8 * k, src)
+        if len(src):
+            m[200 + 8 * k : 200 + 8 * k + len(src)] = src
+    m.persist()
+    got = file_bytes(path)
+    for k, want in enumerate([b"exact", b"subcl", b"array", b"mview"]):
+        assert got[100 + 8 * k : 105 + 8 * k] == want and got[200 + 8 * k : 205 + 8 * k] == want

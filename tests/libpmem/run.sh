@@ -368,7 +368,7 @@ suite_pools() {
 # PATH: it runs the real one with LD_LIBRARY_PATH naming the replacement and
 # keeps a copy of /proc/PID/maps of the running VM.
 suite_qemu() {
-    echo "== QEMU: the DAX test bed (tests/dax/run.sh, first boot) with the replacement loaded"
+    echo "== QEMU: the DAX test bed (tests/dax/run.sh, DAX_BOOTS=${DAX_BOOTS:-1} of 3 boots) with the replacement loaded"
     if [ "$(id -u)" != 0 ]; then skip "qemu: tests/dax/run.sh needs root"; return 0; fi
     need qemu qemu-system-x86:qemu-system-x86_64 || return 0
     local real_qemu want
@@ -390,7 +390,7 @@ fi
 exec "$real_qemu" "\$@"
 EOF
     chmod 755 "$work/qemu-bin/qemu-system-x86_64"
-    PATH="$work/qemu-bin:$PATH" DAX_KEEP=1 DAX_BOOTS=1 bash "$root/tests/dax/run.sh" >"$work/dax.out" 2>&1
+    PATH="$work/qemu-bin:$PATH" DAX_KEEP=1 DAX_BOOTS=${DAX_BOOTS:-1} bash "$root/tests/dax/run.sh" >"$work/dax.out" 2>&1
     local rc=$? daxwork
     sed 's/^/   | /' "$work/dax.out" | grep -E '^   \| (test-dax|== |   (PASS|FAIL|qemu|work))' | tail -n 20
     daxwork=$(sed -n 's/^   work directory kept[^/]*//p' "$work/dax.out" | tail -n1)

@@ -487,7 +487,8 @@ static int child(const char *mode, const char *arg)
         void *m = pmem_map_file(arg, 4096, PMEM_FILE_CREATE, 0600, &mlen, &isp);
         int direct = m ? pmem_is_pmem(m, mlen) : -2;
         char local[16];
-        printf("%d %d %d\n", isp, direct, pmem_is_pmem(local, sizeof local));
+        printf("%d %d %d %d %d\n", isp, direct, pmem_is_pmem(local, sizeof local), pmem_is_pmem(local, 0),
+               pmem_is_pmem(NULL, 0));
         if (m)
             pmem_unmap(m, mlen);
         unlink(arg);
@@ -561,9 +562,10 @@ static void test_is_pmem_force(void)
     struct {
         const char *env, *want;
     } cases[] = {
-        {"PMEM_IS_PMEM_FORCE=1", "1 1 1\n"},   {"PMEM_IS_PMEM_FORCE=01", "1 1 1\n"},
-        {"PMEM_IS_PMEM_FORCE=0", "0 0 0\n"},   {"PMEM_IS_PMEM_FORCE=junk", "0 0 0\n"},
-        {"PMEM_IS_PMEM_FORCE=2", "0 0 0\n"},   {"PMEM_SYS_UNRELATED=1", "0 0 0\n"},
+        /* is_pmem of the new mapping, again, of the stack, of 0 bytes, of NULL and 0 bytes */
+        {"PMEM_IS_PMEM_FORCE=1", "1 1 1 0 0\n"},   {"PMEM_IS_PMEM_FORCE=01", "1 1 1 0 0\n"},
+        {"PMEM_IS_PMEM_FORCE=0", "0 0 0 0 0\n"},   {"PMEM_IS_PMEM_FORCE=junk", "0 0 0 0 0\n"},
+        {"PMEM_IS_PMEM_FORCE=2", "0 0 0 0 0\n"},   {"PMEM_SYS_UNRELATED=1", "0 0 0 0 0\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = run_child(cases[i].env, "is_pmem", p, out, sizeof out);

@@ -51,6 +51,10 @@ pub const PMEM_SYS_FILE_SPARSE: c_uint = 4;
 /// pmem_sys_map_file: with CREATE, path is a directory; map an unnamed
 /// temporary file created in it (O_TMPFILE).
 pub const PMEM_SYS_FILE_TMPFILE: c_uint = 8;
+/// pmem_sys_map_file: map an existing file read-only (opened O_RDONLY,
+/// mapped PROT_READ), so a user who may only read it can map it. Alone:
+/// with any other flag, EINVAL. Never creates or changes the file.
+pub const PMEM_SYS_FILE_RDONLY: c_uint = 16;
 
 /// Size of the per-thread error buffer: a path of PATH_MAX bytes and the
 /// rest of the sentence fit; a longer message is cut at a character
@@ -437,7 +441,7 @@ pub extern "C" fn pmem_sys_drain() -> c_int {
 /// pmem_sys_map_file - open, optionally create, and map a file
 /// @path: the file (a directory with PMEM_SYS_FILE_TMPFILE)
 /// @size: bytes to map; 0 without CREATE maps the whole existing file
-/// @flags: PMEM_SYS_FILE_CREATE, _EXCL, _SPARSE, _TMPFILE
+/// @flags: PMEM_SYS_FILE_CREATE, _EXCL, _SPARSE, _TMPFILE, or _RDONLY alone
 /// @mode: permissions of a created file
 /// @mapped_size: if not NULL, receives the mapped length
 ///
@@ -445,6 +449,10 @@ pub extern "C" fn pmem_sys_drain() -> c_int {
 /// the file is shorter). CREATE grows a shorter file to @size and never
 /// shrinks a longer one. Returns the address, or NULL with errno set; a
 /// file this call created is removed again on failure.
+///
+/// With PMEM_SYS_FILE_RDONLY the mapping is read-only: reads,
+/// memcpy_from_pmem() and the granularity and reason calls work; any store
+/// into it (memcpy_to_pmem() included) raises SIGSEGV.
 ///
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `mapped_size` is NULL or
@@ -470,7 +478,20 @@ pub unsafe extern "C" fn pmem_sys_map_file(
         let p = std::path::Path::new(
             <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p.to_bytes()),
         );
-        let (addr, len) = mapping::map_file(p, size, flags, mode)?;
+        let (addr, len) = if flags & PMEM_SYS_FILE_RDONLY != 0 {
+            if flags != PMEM_SYS_FILE_RDONLY {
+                return Err(Error::new(
+                    libc::EINVAL,
+                    "pmem_sys_map_file",
+                    format_args!("flags {flags:#x}"),
+                    "PMEM_SYS_FILE_RDONLY maps an existing file as it is; \
+                     it takes no other flag",
+                ));
+            }
+            mapping::map_file_readonly(p, size)?
+        } else {
+            mapping::map_file(p, size, flags, mode)?
+        };
         if !mapped_size.is_null() {
             // SAFETY: the caller's contract: NULL or writable.
             unsafe { *mapped_size = len };
@@ -727,5 +748,6 @@ mod tests {
         assert_eq!(PMEM_SYS_FILE_EXCL, MapFlags::EXCL);
         assert_eq!(PMEM_SYS_FILE_SPARSE, MapFlags::SPARSE);
         assert_eq!(PMEM_SYS_FILE_TMPFILE, MapFlags::TMPFILE);
+        assert_eq!(PMEM_SYS_FILE_RDONLY & MapFlags::ALL, 0);
     }
 }
