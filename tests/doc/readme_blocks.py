@@ -18,6 +18,8 @@ Markers, an HTML comment on the line right before the opening fence:
                           current directory (not run); a later block uses it
     <!-- cwd: repo -->    a shell block run in the repository checkout
                           (`make install ...`, `pip install ./python`)
+    <!-- requires: fio --> the block runs only where these commands exist,
+                          else prints SKIPPED (may stack with one above)
 
 Unmarked blocks run by language: sh/bash/shell in the session; c compiled
 with `cc -std=c11 -Wall -Werror $(pkg-config --cflags --libs pmem-sys)` and
@@ -47,7 +49,7 @@ DEFAULT = ["README.md", "python/README.md", "bindings/README.md",
            "bindings/go/README.md", "bindings/node/README.md",
            "bindings/ctypes/README.md"]
 FENCE = re.compile(r"^(```+|~~~+)\s*([^\s`]*)\s*(.*)$")
-MARKER = re.compile(r"^<!--\s*(fragment|file:\s*(\S+)|cwd:\s*repo)\s*-->\s*$")
+MARKER = re.compile(r"^<!--\s*(fragment|file:\s*(\S+)|cwd:\s*repo|requires:\s*([^>]*?))\s*-->\s*$")
 SHELL = {"sh", "bash", "shell"}
 RUNNABLE = SHELL | {"c", "python", "js", "javascript"}
 TIMEOUT = int(os.environ.get("DOC_TIMEOUT", "900"))
@@ -85,17 +87,27 @@ def blocks(path):
             body.append(lines[i])
             i += 1
         i += 1
-        prev = lines[start - 2] if start >= 2 else ""
-        mk = MARKER.match(prev.strip())
+        # Markers stack on the lines right above the fence.
         marker = name = None
-        if mk:
+        requires = []
+        j = start - 2
+        while j >= 0 and MARKER.match(lines[j].strip()):
+            mk = MARKER.match(lines[j].strip())
+            j -= 1
+            if mk.group(1).startswith("requires"):
+                requires += mk.group(3).split()
+                continue
+            if marker is not None:
+                continue
             if mk.group(1) == "fragment":
                 marker = "fragment"
             elif mk.group(1).startswith("file"):
                 marker, name = "file", mk.group(2)
             else:
                 marker = "repo"
-        out.append(Block(path, start, lang, "\n".join(body) + "\n", marker, name))
+        b = Block(path, start, lang, "\n".join(body) + "\n", marker, name)
+        b.requires = requires
+        out.append(b)
     return out
 
 
@@ -111,6 +123,10 @@ def script_for(path, bs, tmp):
     for n, b in enumerate(bs):
         if b.marker == "fragment":
             out.append(f'echo "== {b.where()} ({b.lang or "no language"}): fragment, not run"')
+            continue
+        missing = [t for t in b.requires if shutil.which(t) is None]
+        if missing:
+            out.append(f'echo "SKIPPED: {b.where()}: needs {" ".join(missing)}"')
             continue
         text = rewrite(b.text, tmp)
         for d in sorted(set(re.findall(r"/mnt/(pmem\w*)", b.text))):
