@@ -10,8 +10,9 @@ use pmem_sys::api;
 use pmem_sys::fault;
 use pmem_sys::mapping;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 const PAGES: usize = 4;
 /// Pages the file keeps after the truncation; pages `KEPT..PAGES` fault.
@@ -254,22 +255,16 @@ fn the_sse2_routine_counts_exactly_too() {
     if !guarded_or_skip("SSE2 routine") {
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "the_count_is_exact_wherever_the_fault_falls",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PMEM_SYS_NO_AVX2", "1")
-        .output()
-        .expect("spawn the child");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "the_count_is_exact_wherever_the_fault_falls",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("PMEM_SYS_NO_AVX2", "1");
+    let (status, text) = run_bounded(cmd, CHILD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "{text}");
     assert!(text.contains("guarded routine: sse2"), "{text}");
     assert!(text.contains("1 passed"), "{text}");
 }
@@ -282,22 +277,16 @@ fn the_streaming_loop_counts_exactly_too() {
     if !guarded_or_skip("streaming loop") {
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "the_count_is_exact_wherever_the_fault_falls",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PMEM_SYS_TEST_STREAM_EVERYTHING", "1")
-        .output()
-        .expect("spawn the child");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "the_count_is_exact_wherever_the_fault_falls",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("PMEM_SYS_TEST_STREAM_EVERYTHING", "1");
+    let (status, text) = run_bounded(cmd, CHILD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "{text}");
     assert!(text.contains("streaming stores from 0 bytes"), "{text}");
     assert!(text.contains("1 passed"), "{text}");
 }
@@ -484,25 +473,82 @@ fn zero_length_accepts_null() {
 
 const CHILD_ENV: &str = "PMEM_SYS_FAULT_CHILD";
 
-/// Runs `case` in a fresh copy of this test binary.
-fn child(case: &str) -> (std::process::ExitStatus, String) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_entry_point",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, case)
-        .output()
+/// How long a child may run before it counts as hung: a child that keeps
+/// re-faulting (a handler that returns to the faulting instruction without
+/// fixing anything) never ends by itself. Generous: the matrix children
+/// take a few seconds on a loaded machine.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs `cmd` with its output captured; kills it and returns `Err` with
+/// what it printed if it has not exited after `limit`.
+fn run_bounded(
+    mut cmd: Command,
+    limit: Duration,
+) -> Result<(std::process::ExitStatus, String), String> {
+    use std::io::Read;
+    let mut ch = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("spawn the child");
+    // Drained by threads, so a chatty child never blocks on a full pipe.
+    let mut out = ch.stdout.take().unwrap();
+    let mut err = ch.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = ch.try_wait().expect("wait for the child") {
+            break Some(st);
+        }
+        if start.elapsed() >= limit {
+            let _ = ch.kill();
+            let _ = ch.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let text = format!(
         "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&t_out.join().unwrap()),
+        String::from_utf8_lossy(&t_err.join().unwrap())
     );
-    (out.status, text)
+    status.map(|st| (st, text.clone())).ok_or_else(|| {
+        format!(
+            "the child did not finish within {} s and was killed (a fault it keeps retaking?); its output:\n{text}",
+            limit.as_secs_f32()
+        )
+    })
+}
+
+/// Runs `case` in a fresh copy of this test binary, failing (not hanging)
+/// if it does not finish within `CHILD_TIMEOUT`.
+fn child(case: &str) -> (std::process::ExitStatus, String) {
+    child_bounded(case, CHILD_TIMEOUT).unwrap_or_else(|e| panic!("child {case}: {e}"))
+}
+
+fn child_bounded(
+    case: &str,
+    limit: Duration,
+) -> Result<(std::process::ExitStatus, String), String> {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child_entry_point",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, case);
+    run_bounded(cmd, limit)
 }
 
 #[test]
@@ -521,9 +567,29 @@ fn child_entry_point() {
         "default-action" => default_action_case(),
         "ignored" => ignored_case(),
         "default-raise" => default_raise_case(),
+        "refault-forever" => refault_forever_case(),
         other => panic!("unknown case {other}"),
     }
     println!("child {case}: survived");
+}
+
+/// A handler that fixes nothing: the faulting load is retried, faults
+/// again, forever.
+extern "C" fn useless_handler(_sig: i32, _info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    SEEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Keeps re-faulting until killed: the parent must report it, not hang.
+fn refault_forever_case() {
+    set_disposition(
+        useless_handler as extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) as usize,
+        libc::SA_SIGINFO,
+    );
+    let t = Truncated::new();
+    println!("child refault-forever: faulting");
+    // SAFETY: deliberately faults, and the handler makes it fault again.
+    let v = unsafe { core::ptr::read_volatile(t.addr.add(t.end()) as *const u64) };
+    println!("child refault-forever: read {v} (should never get here)");
 }
 
 static SEEN: AtomicUsize = AtomicUsize::new(0);
@@ -700,4 +766,23 @@ fn ignored_sigbus_stays_ignored_but_faults_still_kill() {
     let (status, out) = child("ignored");
     assert!(out.contains("raised SIGBUS was ignored"), "{out}");
     assert_eq!(status.signal(), Some(libc::SIGBUS), "{status:?}\n{out}");
+}
+
+/// A child that keeps re-faulting makes its test fail within the timeout
+/// instead of hanging `make test`: here with a 2-second limit.
+#[test]
+fn a_child_that_keeps_refaulting_fails_within_the_timeout() {
+    if !guarded_or_skip("re-faulting child") {
+        return;
+    }
+    let start = Instant::now();
+    let err = child_bounded("refault-forever", Duration::from_secs(2))
+        .expect_err("a child that re-faults forever ended by itself");
+    assert!(err.contains("did not finish within 2 s"), "{err}");
+    assert!(err.contains("child refault-forever: faulting"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
 }

@@ -54,11 +54,14 @@ int main(int argc, char **argv)
 	 * chain must still run. */
 	fflush(stdout);
 	pid_t pid = fork();
-	if (pid == 0)
+	if (pid == 0) {
+		alarm(CHILD_TIMEOUT);	/* a hung child dies by SIGALRM: a failure, not a hang */
 		_exit(dlclose_child(argv[1]));
+	}
 	int status = 0;
 	waitpid(pid, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dlclose child: status %#x", status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dlclose child: status %#x%s", status,
+	      WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? " (hung and killed)" : "");
 
 	void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
 	if (!lib) {

@@ -15,6 +15,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* Seconds a forked child may run: one that keeps re-faulting is killed by
+ * SIGALRM, so its test fails instead of hanging. */
+#ifndef CHILD_TIMEOUT
+#define CHILD_TIMEOUT 60
+#endif
+
 #include "check.h"
 
 #define VICTIM_PAGES 4
