@@ -212,7 +212,7 @@ unsafe fn set_temporal<V: Vector>(d: *mut u8, c: u8, n: usize) {
 /// Splits `[d, d + n)` into a head up to the first line boundary, whole
 /// lines, and a tail. Returns `(head, body_end)`.
 #[inline(always)]
-pub(crate) fn split(d: usize, n: usize) -> (usize, usize) {
+pub fn split(d: usize, n: usize) -> (usize, usize) {
     let head = d.wrapping_neg() & (LINE - 1);
     let head = head.min(n);
     let body = (n - head) & !(LINE - 1);

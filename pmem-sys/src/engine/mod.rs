@@ -16,7 +16,7 @@ pub mod dispatch;
 pub mod trace;
 
 pub use crate::knobs::{self, Knobs};
-pub use algo::NOFLUSH_NT_MIN;
+pub use algo::{NOFLUSH_NT_MIN, split};
 pub use detect::Features;
 pub use dispatch::{CopyTier, FlushKind, select};
 
