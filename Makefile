@@ -118,9 +118,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/pmem-sys/.debug/libpmem.so.1.debug
 	rmdir $(DESTDIR)$(LIBDIR)/.debug $(DESTDIR)$(LIBDIR)/pmem-sys/.debug $(DESTDIR)$(LIBDIR)/pmem-sys 2>/dev/null || true
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,LICENSE-MIT LICENSE-APACHE README.md) \
-	      $(patsubst %,$(DESTDIR)$(MANDIR)/man3/%.3,$(shell cat tests/symbols.txt)) \
-	      $(DESTDIR)$(MANDIR)/man7/pmem_sys.7 $(DESTDIR)$(MANDIR)/man7/pmem_sys_libpmem.7 \
-	      $(patsubst man/%.md,$(DESTDIR)$(MANDIR)/man1/%,$(wildcard man/*.1.md))
+	      $(addprefix $(DESTDIR)$(MANDIR)/,$(shell python3 man/mkman.py --list))
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 # An installed copy in build/stage, which examples, C tests and bindings

@@ -3,6 +3,7 @@
 
     python3 man/mkman.py OUTDIR          # writes OUTDIR/man3, man7, man1
     python3 man/mkman.py --check OUTDIR  # and checks them (make test-man)
+    python3 man/mkman.py --list          # the pages' paths (man3/NAME.3...), for uninstall
 
 Every page comes from text that already exists elsewhere, so the two cannot
 disagree:
@@ -21,7 +22,8 @@ disagree:
   its differences from PMDK, when that file exists. It names each libpmem
   function (tests/libpmem-symbols.txt) but installs no page under PMDK's
   names, so PMDK's own pages stay the reference for its API.
-- section 1: man/NAME.1.md for each installed program that has one.
+- section 1: the README of each installed program (PROGRAMS below), or
+  man/NAME.1.md; tests/install.sh checks that every installed program has one.
 
 Only the Python 3 standard library is used.
 """
@@ -44,6 +46,11 @@ COMPAT_README = ROOT / "pmdk-compat" / "README.md"
 SYMBOLS = ROOT / "tests" / "symbols.txt"
 LIBPMEM_SYMBOLS = ROOT / "tests" / "libpmem-symbols.txt"
 MANUAL = "pmem-sys Programmer's Manual"
+# Installed programs and the markdown their section-1 page is made from (used
+# when the file exists).
+PROGRAMS = {
+    "pmem-sys-crashtest": (ROOT / "crashtest" / "README.md", "find missing flushes and fences by replaying a trace of a program's stores"),
+}
 
 # Group pages: (regular expression on the function name, page, title). The
 # first rule that matches wins; the page is named after its first function.
@@ -355,6 +362,15 @@ def knob_docs() -> list[tuple[str, str]]:
     return [docs[n] for n in names]
 
 
+def section1_sources() -> list[tuple[str, Path, str]]:
+    """(program, markdown, summary) for each section-1 page."""
+    found = {md.name[:-5]: (md, "") for md in (ROOT / "man").glob("*.1.md")}
+    for name, (md, summary) in PROGRAMS.items():
+        if md.exists() and name not in found:
+            found[name] = (md, summary)
+    return [(name, md, summary) for name, (md, summary) in sorted(found.items())]
+
+
 def generate(outdir: Path) -> dict[str, Path]:
     """Writes every page; returns {name: path} of every page and link."""
     text = HEADER.read_text()
@@ -409,8 +425,8 @@ def generate(outdir: Path) -> dict[str, Path]:
     see = [(p, "3") for p in section3]
     if COMPAT_README.exists():
         see.append(("pmem_sys_libpmem", "7"))
-    for md in sorted((ROOT / "man").glob("*.1.md")):
-        see.append((md.name[:-5], "1"))
+    for name, _md, _summary in section1_sources():
+        see.append((name, "1"))
     out.append(".SH SEE ALSO\n" + ",\n".join(rf"\fB{esc(s)}\fP({sec})" for s, sec in see))
     path = outdir / "man7" / "pmem_sys.7"
     path.write_text("\n".join(out) + "\n")
@@ -437,12 +453,11 @@ def generate(outdir: Path) -> dict[str, Path]:
         written["pmem_sys_libpmem.7"] = path
 
     # Section 1
-    for md in sorted((ROOT / "man").glob("*.1.md")):
-        name = md.name[:-5]
+    for name, md, summary in section1_sources():
         lines = md.read_text().splitlines()
-        summary = ""
         if lines and lines[0].startswith("# "):
-            summary = lines[0][2:].split(" - ", 1)[-1]
+            if " - " in lines[0]:
+                summary = lines[0].split(" - ", 1)[1]
             lines = lines[1:]
         out = [th(name, "1", version), ".SH NAME", f"{esc(name)} \\- {esc(summary)}", blocks(lines, known, level=2)]
         path = outdir / "man1" / f"{name}.1"
@@ -499,6 +514,12 @@ def check(outdir: Path, written: dict[str, Path]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--list"]:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in sorted(generate(Path(tmp)).values()):
+                print(path.relative_to(tmp))
+        return 0
     args = [a for a in argv if a != "--check"]
     if len(args) != 1:
         print(__doc__.split("\n\n")[1], file=sys.stderr)

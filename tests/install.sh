@@ -92,7 +92,13 @@ if command -v man >/dev/null; then
         n=$((n + 1))
     done
     MANPATH=$man man -w 7 pmem_sys >/dev/null 2>&1 || fail "man 7 pmem_sys: no page"
-    echo "install: man finds a page for each of the $n exported functions and pmem_sys(7)"
+    for prog in "$dest$prefix"/bin/*; do
+        [ -e "$prog" ] || continue
+        MANPATH=$man man -w 1 "$(basename "$prog")" >/dev/null 2>&1 ||
+            fail "the installed program $(basename "$prog") has no man page (write its README or man/NAME.1.md)"
+        n=$((n + 1))
+    done
+    echo "install: man finds a page for each of the $n exported functions and installed programs, and pmem_sys(7)"
 else
     echo "SKIPPED: install: man lookups (man not installed; apt-get install man-db)"
 fi

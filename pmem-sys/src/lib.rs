@@ -48,6 +48,30 @@
 //! - `memremap_pmem` / `memunmap_pmem`: map a file or device-DAX range; each
 //!   mapping knows its granularity and why.
 //!
+//! ## Quickstart
+//!
+//! ```
+//! use pmem_sys::{MapFlags, mapping};
+//!
+//! fn main() -> pmem_sys::Result<()> {
+//!     // A file on a DAX filesystem (/mnt/pmem0/log) in real use; any file works.
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let path = dir.path().join("log");
+//!     let (addr, len) = mapping::map_file(&path, 1 << 20, MapFlags::CREATE, 0o644)?;
+//!     let record = b"record";
+//!     // SAFETY: [addr, addr + len) is a live mapping of this library and
+//!     // len >= record.len(); the source is a separate buffer.
+//!     unsafe { pmem_sys::memcpy_to_pmem(addr as *mut u8, record.as_ptr(), record.len()) };
+//!     pmem_sys::drain()?; // the fence (or msync on an ordinary file): now durable
+//!     println!("{}", mapping::granularity("quickstart", addr, len)?.name());
+//!     mapping::unmap(addr)
+//! }
+//! ```
+//!
+//! [`api`] has the rest of the kernel API (`memcpy_from_pmem`,
+//! `arch_wb_cache_pmem`, `persist`, ...); every raw-pointer call is `unsafe`
+//! with its contract in a `# Safety` section.
+//!
 //! ## Layout
 //!
 //! - [`knobs`]: what the user forced, as plain data: parsing, the
