@@ -11,6 +11,11 @@
 #
 #   bash tests/deps.sh            install (root) or report (not root)
 #   bash tests/deps.sh --list     print the Debian packages, one per line
+#   bash tests/deps.sh --need SUITE PACKAGE:COMMAND-OR-/FILE...
+#                                 for a suite's own packages: exit 0 when all
+#                                 are present (installing them as root), else
+#                                 print "SKIPPED: SUITE: ..." naming the
+#                                 command and exit 1
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -30,7 +35,35 @@ deps=(
     "groff-base         man page checks                  cmd:groff"
     "gdb                debug-info check of make install cmd:gdb"
     "python3-venv       Python package tests             cmd:python3"
+    "fio                README's PMDK example (doc test) cmd:fio"
 )
+
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    # Without package lists (a fresh machine) the first attempt fails.
+    apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
+}
+
+if [ "${1:-}" = --need ]; then
+    suite=${2:?usage: deps.sh --need SUITE PACKAGE:CHECK...}
+    shift 2
+    missing=()
+    for item in "$@"; do
+        pkg=${item%%:*} what=${item#*:}
+        if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null && continue; fi
+        missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "deps: $suite: installing ${missing[*]} with apt-get"
+        apt_install "${missing[@]}" && exit 0
+        echo "deps: $suite: apt-get install ${missing[*]} failed" >&2
+        exit 1
+    fi
+    echo "SKIPPED: $suite (needs ${missing[*]}: sudo apt-get install ${missing[*]})"
+    exit 1
+fi
 
 if [ "${1:-}" = --list ]; then
     for d in "${deps[@]}"; do echo "${d%% *}"; done
@@ -57,11 +90,7 @@ root=0
 if [ ${#missing[@]} -gt 0 ]; then
     if [ $root = 1 ]; then
         echo "deps: installing with apt-get: ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        # Without package lists (a fresh machine) the first attempt fails.
-        apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
-            { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; } ||
-            { echo "deps: apt-get install ${missing[*]} failed" >&2; exit 1; }
+        apt_install "${missing[@]}" || { echo "deps: apt-get install ${missing[*]} failed" >&2; exit 1; }
         # man-db on Debian images may be diverted to a stub by the image's
         # minimisation; the real man is what the man page checks need.
         if [ -e /usr/bin/man.REAL ]; then
