@@ -94,7 +94,7 @@ fn init_slow() {
             let plan = env::plan(|n| std::env::var(n).ok());
             for (name, value) in &plan.knobs {
                 // The plan only produces well-formed values of known knobs.
-                let _ = pmem_sys::knobs::set_option(name, Some(value));
+                let _ = pmem_sys::engine::knobs::set_option(name, Some(value));
             }
             NO_FLUSH.store(plan.no_flush, Ordering::Relaxed);
             let force = match plan.is_pmem_force {
