@@ -525,7 +525,7 @@ fn random_large_cases() {
 #[test]
 fn every_leaf_streams_at_8_mib() {
     const BIG: usize = 8 * 1024 * 1024 + 13;
-    assert!(BIG >= 2 * pmem_sys::engine::NOFLUSH_NT_MIN);
+    const { assert!(BIG >= 2 * pmem_sys::engine::NOFLUSH_NT_MIN) };
     let _g = THRESHOLD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     set_threshold(None);
     let cases = for_each_table(
