@@ -9,7 +9,11 @@
 # x86_64: every fence leaf (a function of pmem_sys::arch whose name ends in
 # "fence") contains SFENCE; every write-back leaf (pmem_sys::arch::*::flush
 # and ::invalidate) contains CLWB, CLFLUSHOPT or CLFLUSH, and the three
-# instructions each appear in some leaf. Elsewhere: SKIPPED.
+# instructions each appear in some leaf; every store leaf of a
+# non-temporal tier (AVX512F, AVX2, SSE2 ::copy, ::move, ::set and their
+# _noflush forms) contains that tier's non-temporal vector store (VMOVNTDQ
+# from a ZMM or YMM register, MOVNTDQ), and no leaf of the temporal tier
+# contains any non-temporal store. Elsewhere: SKIPPED.
 set -uo pipefail
 
 lib=${1:?usage: disasm.sh path/to/libpmem_sys.so}
@@ -30,10 +34,12 @@ funcs=$(objdump -d -C --no-show-raw-insn "$lib" | awk '
         if (name != "") print name "\t" insns
         name = $0; sub(/^[0-9a-f]+ </, "", name); sub(/>:$/, "", name); insns = ""; next
     }
-    /^ +[0-9a-f]+:\t/ { split($0, f, "\t"); split(f[2], w, " "); insns = insns " " w[1] }
+    /^ +[0-9a-f]+:\t/ { split($0, f, "\t"); split(f[2], w, " "); insns = insns " " w[1]; if (w[1] ~ /movnt/) insns = insns ":" w[2] }
     END { if (name != "") print name "\t" insns }')
 
 fail=0
+# Each leaf that passes is listed only with DISASM_VERBOSE=1.
+ok() { if [ -n "${DISASM_VERBOSE:-}" ]; then echo "ok: $*"; fi; }
 fences=$(grep -E '^pmem_sys::arch::[A-Za-z0-9_:{}]*fence'$'\t' <<<"$funcs")
 flushes=$(grep -E '^pmem_sys::arch::[A-Za-z0-9_:{}]*::(flush|invalidate)'$'\t' <<<"$funcs")
 if [ -z "$fences" ]; then
@@ -46,7 +52,7 @@ if [ -z "$flushes" ]; then
 fi
 while IFS=$'\t' read -r name insns; do
     if [[ " $insns " == *" sfence "* ]]; then
-        echo "ok: $name contains sfence"
+        ok "$name contains sfence"
     else
         echo "FAILED: fence leaf $name has no sfence:$insns" >&2
         fail=1
@@ -62,7 +68,7 @@ while IFS=$'\t' read -r name insns; do
         echo "FAILED: write-back leaf $name has no clwb, clflushopt or clflush:$insns" >&2
         fail=1
     else
-        echo "ok: $name contains$found"
+        ok "$name contains$found"
         seen="$seen$found"
     fi
 done <<<"$flushes"
@@ -72,5 +78,31 @@ for i in clwb clflushopt clflush; do
         fail=1
     fi
 done
-[ $fail = 0 ] && echo "disassembly check: passed ($(wc -l <<<"$fences") fence leaves, $(wc -l <<<"$flushes") write-back leaves)"
+stores=$(grep -E '^pmem_sys::arch::x86_64::(AVX512F|AVX2|SSE2|TEMPORAL)::(copy|move|set)(_noflush)?'$'\t' <<<"$funcs")
+if [ -z "$stores" ]; then
+    echo "disasm: no store leaf (pmem_sys::arch::x86_64::<TIER>::copy...) in $lib: the check cannot run" >&2
+    exit 1
+fi
+while IFS=$'\t' read -r name insns; do
+    case $name in
+    *::AVX512F::*) want='vmovntdq:%zmm' ;;
+    *::AVX2::*) want='vmovntdq:%ymm' ;;
+    *::SSE2::*) want='movntdq:%xmm' ;;
+    *) want= ;;
+    esac
+    if [ -z "$want" ]; then
+        if [[ "$insns" == *movnt* ]]; then
+            echo "FAILED: temporal leaf $name has a non-temporal store" >&2
+            fail=1
+        else
+            ok "$name has no non-temporal store"
+        fi
+    elif [[ "$insns" == *" $want"* ]]; then
+        ok "$name contains ${want%%:*} from ${want#*:}"
+    else
+        echo "FAILED: store leaf $name has no ${want%%:*} from ${want#*:}" >&2
+        fail=1
+    fi
+done <<<"$stores"
+[ $fail = 0 ] && echo "disassembly check: passed ($(wc -l <<<"$fences") fence leaves, $(wc -l <<<"$flushes") write-back leaves, $(wc -l <<<"$stores") store leaves)"
 exit $fail
