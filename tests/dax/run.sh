@@ -32,6 +32,10 @@
 #   DAX_VERBOSE=1         print the whole guest console, not only the checks
 #   DAX_BOOTS=1           stop after the first boot and its host check (one
 #                         boot instead of three; make test-libpmem-qemu)
+#   DAX_EXTRA_ROOT        a directory copied into the initramfs; when it
+#                         holds an executable extra/run, the guest runs
+#                         `/extra/run fsdax|devdax` at the end of those boots
+#                         (its PASS/FAIL lines count like the others)
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -170,6 +174,19 @@ run 300 gcc -std=c11 -Wall -Wextra -O2 -static -I"$include" "$here/guest_test.c"
     -o "$guest_test" -lpthread -ldl -lm
 # Warnings about our own source (not glibc's notes on static linking).
 grep -E 'guest_test\.c:.*warning:' "$steplog" | sed 's/^/   /'
+# libpmem.so.1's code (pmdk-compat) on the same DAX: a second static
+# program, linked with the crate's archive (DAX_COMPAT_LIB overrides).
+if [ -n "${DAX_COMPAT_LIB:-}" ]; then
+    compat_lib=$DAX_COMPAT_LIB
+else
+    run 1800 make -C "$root" libpmem
+    compat_lib=${CARGO_TARGET_DIR:-$root/target}/release/libpmdk_compat.a
+fi
+[ -s "$compat_lib" ] || fail "$compat_lib is missing"
+compat_guest=$work/compat_guest
+run 300 gcc -std=c11 -Wall -Wextra -O2 -static "$here/compat_guest.c" "$compat_lib" \
+    -o "$compat_guest" -lpthread -ldl -lm
+grep -E 'compat_guest\.c:.*warning:' "$steplog" | sed 's/^/   /'
 
 # ---------------------------------------------------- step: initramfs (22)
 step initramfs 22
@@ -180,6 +197,7 @@ build_initramfs() {
     mkdir -p "$r"/{bin,sbin,etc,lib/modules,proc,sys,dev,tmp,mnt}
     cp /bin/busybox "$r/bin/busybox"
     strip -o "$r/bin/guest_test" "$guest_test"    # no debug info to carry
+    strip -o "$r/bin/compat_guest" "$compat_guest"
     install -m 0755 "$here/init" "$r/init"
     # The real mke2fs (busybox's makes ext2 only) with its shared libraries.
     cp /sbin/mke2fs "$r/sbin/mke2fs"
@@ -190,11 +208,12 @@ build_initramfs() {
         cp -L "$l" "$r$l"
     done
     cp "$cache"/kernel/modules/*.ko "$r/lib/modules/"
+    if [ -n "$DAX_EXTRA_ROOT" ]; then cp -a "$DAX_EXTRA_ROOT"/. "$r"/; fi
     # Uncompressed: TCG unpacks it faster than it would decompress it.
     (cd "$r" && find . | cpio -o -H newc --quiet) >"$initrd"
 }
 export -f build_initramfs
-export work here guest_test initrd
+export work here guest_test compat_guest initrd DAX_EXTRA_ROOT="${DAX_EXTRA_ROOT:-}"
 run 120 bash -c build_initramfs
 echo "   $(du -h "$initrd" | cut -f1) initramfs"
 
