@@ -91,15 +91,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ $root = 1 ]; then
         echo "deps: installing with apt-get: ${missing[*]}"
         apt_install "${missing[@]}" || { echo "deps: apt-get install ${missing[*]} failed" >&2; exit 1; }
-        # man-db on Debian images may be diverted to a stub by the image's
-        # minimisation; the real man is what the man page checks need.
-        if [ -e /usr/bin/man.REAL ]; then
-            rm -f /usr/bin/man && dpkg-divert --quiet --remove --rename /usr/bin/man
-        fi
     else
         echo "deps: not root: nothing installed. Missing: ${missing[*]}"
         echo "deps: the suites that need them print SKIPPED; to run every suite: sudo bash tests/deps.sh (or: sudo apt-get install ${missing[*]})"
     fi
+fi
+
+# Minimised Debian images divert man to a stub that prints a notice; the man
+# page checks need the real one.
+if [ $root = 1 ] && [ -e /usr/bin/man.REAL ]; then
+    echo "deps: restoring /usr/bin/man (diverted to a stub by the image's minimisation)"
+    rm -f /usr/bin/man && dpkg-divert --quiet --remove --rename /usr/bin/man
 fi
 
 # koffi, for the Node.js binding: npm ci at the locked version, skipped when
