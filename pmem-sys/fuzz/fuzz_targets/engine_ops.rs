@@ -1,4 +1,5 @@
-//! Every runnable table of the engine against a reference: random
+//! Every runnable table of the engine (and the test-only portable 64-byte
+//! table) against a reference: random
 //! sequences of copy, move (overlapping in either direction or not), set,
 //! their `_noflush` variants, flush and invalidate, at random offsets and
 //! lengths, under a random non-temporal threshold. After each operation the
@@ -52,6 +53,8 @@ fn tables() -> &'static [&'static Ops] {
         dispatch::all_pairs()
             .into_iter()
             .filter_map(|(c, fl)| dispatch::runnable(c, fl, f))
+            // The portable 64-byte vector through the same algorithm.
+            .chain(dispatch::test_tables())
             .collect()
     })
 }
