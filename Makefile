@@ -35,10 +35,10 @@ FUZZ_SECONDS ?= 60
 export PKG_CONFIG_PATH := $(STAGE)/lib/pkgconfig:$(PKG_CONFIG_PATH)
 
 .PHONY: all lib libpmem test-libpmem-symbols test-libpmem-unit header check-header install uninstall stage demo examples test \
-        test-rust test-c test-examples test-symbols test-python test-bindings test-verify test-docs \
+        test-rust test-c test-crash crashtest test-examples test-symbols test-python test-bindings test-verify test-docs \
         bench bench-smoke fuzz test-dax clean deps man wheel test-man test-install test-doc
 
-all: lib libpmem
+all: lib libpmem crashtest
 
 # The C library. The SONAME is passed here, not from a build script, so it
 # never leaks into crates that depend on pmem-sys (see the crate docs).
@@ -85,7 +85,7 @@ define split_debug
 	objcopy --add-gnu-debuglink=$(dir $(1)).debug/$(notdir $(1)).debug $(1)
 endef
 
-install: lib libpmem man
+install: lib libpmem crashtest man
 	@rm -f $(BUILD)/pmem-sys.pc
 	$(MAKE) --no-print-directory $(BUILD)/pmem-sys.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
@@ -98,6 +98,7 @@ install: lib libpmem man
 	chmod 644 $(DESTDIR)$(LIBDIR)/libpmem_sys.a
 	install -D -m 755 $(RELEASE)/libpmem.so.1 $(DESTDIR)$(LIBDIR)/pmem-sys/libpmem.so.1
 	install -m 644 include/pmem.h $(DESTDIR)$(INCDIR)/pmem.h
+	install -D -m 755 $(RELEASE)/pmem-sys-crashtest $(DESTDIR)$(PREFIX)/bin/pmem-sys-crashtest
 	install -m 644 $(BUILD)/pmem-sys.pc $(DESTDIR)$(LIBDIR)/pkgconfig/pmem-sys.pc
 	@rm -f $(BUILD)/pmem-sys.pc
 	$(call split_debug,$(DESTDIR)$(LIBDIR)/libpmem_sys.so.$(VERSION))
@@ -113,6 +114,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libpmem_sys.so $(DESTDIR)$(LIBDIR)/libpmem_sys.a \
 	      $(DESTDIR)$(INCDIR)/pmem.h $(DESTDIR)$(LIBDIR)/pkgconfig/pmem-sys.pc
 	rm -f $(DESTDIR)$(LIBDIR)/pmem-sys/libpmem.so.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/pmem-sys-crashtest
 	-rmdir $(DESTDIR)$(LIBDIR)/pmem-sys 2>/dev/null
 	rm -f $(DESTDIR)$(LIBDIR)/.debug/libpmem_sys.so.$(VERSION).debug \
 	      $(DESTDIR)$(LIBDIR)/pmem-sys/.debug/libpmem.so.1.debug
@@ -233,6 +235,14 @@ test-verify:
 # would (tests/doc/readme_blocks.py: markers, rewrites, caches). ~3 min.
 test-docs: lib
 	python3 tests/doc/readme_blocks.py
+
+# The crash-consistency tester (pmem-sys-crashtest, crashtest/README.md)
+# and its proof on programs with planted bugs (tests/crash).
+crashtest:
+	$(CARGO) build -p pmem-sys-crashtest --release
+
+test-crash: stage crashtest
+	bash tests/crash/run.sh $(STAGE) $(RELEASE)/pmem-sys-crashtest
 
 bench: stage
 	bash tests/bench/run.sh full

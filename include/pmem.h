@@ -483,6 +483,34 @@ int pmem_sys_set_option(const char *name, const char *value);
  */
 const char *pmem_sys_get_option(const char *name);
 
+/**
+ * pmem_sys_record_start - record every mapping made from now on
+ * @path: the trace file to create (or truncate)
+ *
+ * Records each mapping this library makes after the call (native calls
+ * and libpmem.so.1 alike): its content when mapped, then every store,
+ * write-back, fence, msync, persist and unmap, and the stores made
+ * through plain pointers (found by comparing the mapping with a shadow at
+ * each call), until pmem_sys_record_stop() or exit. pmem-sys-crashtest
+ * replays the trace. Setting PMEM_SYS_RECORD=<path> in the environment
+ * does the same from the first mapping on. Returns 0, or -1 with errno:
+ * EINVAL for a NULL path, EBUSY while recording, or the error creating
+ * the file.
+ *
+ * # Safety
+ * @path is NULL or a NUL-terminated string.
+ */
+int pmem_sys_record_start(const char *path);
+
+/**
+ * pmem_sys_record_stop - end recording and close the trace
+ *
+ * Records the plain-pointer stores since the last call, ends the trace
+ * and closes it. Returns 0, or -1 with errno: EINVAL when not recording,
+ * or the first error writing the trace.
+ */
+int pmem_sys_record_stop(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

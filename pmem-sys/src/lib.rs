@@ -111,9 +111,9 @@ mod error;
 pub mod fault;
 pub mod knobs;
 pub mod mapping;
-pub mod record;
 #[cfg(feature = "record")]
 pub mod oracle;
+pub mod record;
 
 pub use api::*;
 pub use error::{Error, Result};

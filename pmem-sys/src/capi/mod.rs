@@ -724,6 +724,52 @@ pub unsafe extern "C" fn pmem_sys_get_option(name: *const c_char) -> *const c_ch
     })
 }
 
+/// pmem_sys_record_start - record every mapping made from now on
+/// @path: the trace file to create (or truncate)
+///
+/// Records each mapping this library makes after the call (native calls
+/// and libpmem.so.1 alike): its content when mapped, then every store,
+/// write-back, fence, msync, persist and unmap, and the stores made
+/// through plain pointers (found by comparing the mapping with a shadow at
+/// each call), until pmem_sys_record_stop() or exit. pmem-sys-crashtest
+/// replays the trace. Setting PMEM_SYS_RECORD=<path> in the environment
+/// does the same from the first mapping on. Returns 0, or -1 with errno:
+/// EINVAL for a NULL path, EBUSY while recording, or the error creating
+/// the file.
+///
+/// # Safety
+/// @path is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_record_start(path: *const c_char) -> c_int {
+    guard("pmem_sys_record_start", -1, || {
+        // SAFETY: the caller's contract.
+        let p = unsafe { arg_str(path) }.ok_or_else(|| {
+            Error::new(
+                libc::EINVAL,
+                "pmem_sys_record_start",
+                "path NULL",
+                "a path is required",
+            )
+        })?;
+        let p = std::path::Path::new(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p.to_bytes()),
+        );
+        crate::record::start(p).map(|()| 0)
+    })
+}
+
+/// pmem_sys_record_stop - end recording and close the trace
+///
+/// Records the plain-pointer stores since the last call, ends the trace
+/// and closes it. Returns 0, or -1 with errno: EINVAL when not recording,
+/// or the first error writing the trace.
+#[no_mangle]
+pub extern "C" fn pmem_sys_record_stop() -> c_int {
+    guard("pmem_sys_record_stop", -1, || {
+        crate::record::stop().map(|()| 0)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,6 +164,7 @@ fn map_fd(
         reason: CString::new(reason.replace('\0', "?")).unwrap_or_default(),
     };
     registry::insert(region);
+    crate::record::map(call, fd, offset, m.addr, size, granularity);
     Ok((m.addr, size))
 }
 /// `memremap_pmem`: maps `[offset, offset + size)` of an open regular file

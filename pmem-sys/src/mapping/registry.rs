@@ -217,6 +217,7 @@ pub fn unmap(addr: usize) -> Result<(), Error> {
     if region.granularity == Granularity::Page {
         dirty::sync_before_unmap(region.start, region.start + region.map_len);
     }
+    let _rec = crate::record::unmap(region.start);
     sys::unmap(region.start, region.map_len);
     Ok(())
 }
@@ -281,6 +282,7 @@ pub fn unmap_range(start: usize, end: usize) -> Result<(), Error> {
     for (s, e) in page_granular {
         dirty::sync_before_unmap(s, e);
     }
+    crate::record::unmap_range(start, end);
     for r in &hit {
         let (s, e) = (r.start.max(start), (r.start + r.map_len).min(end));
         sys::unmap(s, e - s);

@@ -100,7 +100,11 @@ impl Failure {
         for u in &self.units {
             s.push_str(&format!(
                 "  {} {}: {}\n",
-                if u.durable { "durable    " } else { "NOT durable" },
+                if u.durable {
+                    "durable    "
+                } else {
+                    "NOT durable"
+                },
                 u.unit,
                 u.text
             ));
@@ -162,7 +166,9 @@ pub fn parse_spec(s: &str) -> Option<(usize, Vec<usize>)> {
     let choice = if c.trim().is_empty() {
         Vec::new()
     } else {
-        c.split(',').map(|x| x.trim().parse().ok()).collect::<Option<Vec<usize>>>()?
+        c.split(',')
+            .map(|x| x.trim().parse().ok())
+            .collect::<Option<Vec<usize>>>()?
     };
     Some((point, choice))
 }
@@ -178,7 +184,13 @@ fn splitmix(state: &mut u64) -> u64 {
 
 /// The images to check at one crash point, and whether that is all of
 /// them. Exhaustive lists count in mixed radix, first unit fastest.
-pub fn plan(model: &Model, un: &[Uncertain], max_images: usize, seed: u64, point: usize) -> (Vec<Vec<usize>>, bool) {
+pub fn plan(
+    model: &Model,
+    un: &[Uncertain],
+    max_images: usize,
+    seed: u64,
+    point: usize,
+) -> (Vec<Vec<usize>>, bool) {
     let counts: Vec<usize> = un.iter().map(|u| u.candidates.len()).collect();
     let total = counts.iter().try_fold(1usize, |a, c| a.checked_mul(*c));
     if let Some(total) = total.filter(|t| *t <= max_images.max(1)) {
@@ -209,13 +221,23 @@ pub fn plan(model: &Model, un: &[Uncertain], max_images: usize, seed: u64, point
         .iter()
         .map(|&t| {
             un.iter()
-                .map(|u| (0..u.candidates.len()).rev().find(|&i| model.version(u, i).event <= t).unwrap_or(0))
+                .map(|u| {
+                    (0..u.candidates.len())
+                        .rev()
+                        .find(|&i| model.version(u, i).event <= t)
+                        .unwrap_or(0)
+                })
                 .collect()
         })
         .collect();
     let mut state = seed ^ (point as u64).wrapping_mul(0xd1b5_4a32_d192_ed03);
     for _ in 0..max_images {
-        out.push(counts.iter().map(|n| (splitmix(&mut state) % *n as u64) as usize).collect());
+        out.push(
+            counts
+                .iter()
+                .map(|n| (splitmix(&mut state) % *n as u64) as usize)
+                .collect(),
+        );
     }
     (out, false)
 }
@@ -235,7 +257,11 @@ fn unit_report(model: &Model, u: &Uncertain, c: usize) -> UnitReport {
     let text = if c == newest {
         format!("holds {}", writer(c))
     } else {
-        format!("holds {}; newest not durable: {}", writer(c), writer(newest))
+        format!(
+            "holds {}; newest not durable: {}",
+            writer(c),
+            writer(newest)
+        )
     };
     UnitReport {
         unit: format!("{} [{:#x}, {:#x})", file.path, r.start, r.end),
@@ -285,7 +311,10 @@ pub fn check_trace<R: Read>(
         let images = match only_choice {
             Some(c) => {
                 if c.len() != un.len() || c.iter().zip(&un).any(|(c, u)| *c >= u.candidates.len()) {
-                    let shape: Vec<String> = un.iter().map(|u| format!("0..{}", u.candidates.len() - 1)).collect();
+                    let shape: Vec<String> = un
+                        .iter()
+                        .map(|u| format!("0..{}", u.candidates.len() - 1))
+                        .collect();
                     return Err(CheckError::NoSuchImage(format!(
                         "crash point {point} has {} uncertain units with candidates [{}]; the image asked for does not fit (has the workload changed?)",
                         un.len(),
@@ -313,13 +342,21 @@ pub fn check_trace<R: Read>(
             if let Some(detail) = check(&model, &un, &choice).map_err(CheckError::Check)? {
                 let spec = format!(
                     "{point}:{}",
-                    choice.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+                    choice
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 );
                 failure = Some(Failure {
                     point,
                     after: model.describe_event(point),
                     before: None,
-                    units: un.iter().zip(&choice).map(|(u, c)| unit_report(&model, u, *c)).collect(),
+                    units: un
+                        .iter()
+                        .zip(&choice)
+                        .map(|(u, c)| unit_report(&model, u, *c))
+                        .collect(),
                     spec,
                     detail,
                 });
@@ -399,21 +436,41 @@ mod tests {
         trace(&rs)
     }
 
-    fn tail_implies_record(m: &Model, un: &[Uncertain], c: &[usize]) -> Result<Option<String>, String> {
+    fn tail_implies_record(
+        m: &Model,
+        un: &[Uncertain],
+        c: &[usize],
+    ) -> Result<Option<String>, String> {
         let img = m.image(0, un, c);
         Ok((img[0] == 1 && img[64] != 7).then(|| "tail set, record missing".to_owned()))
     }
 
     #[test]
     fn the_correct_log_passes_every_image_and_the_unfenced_one_fails() {
-        let o = check_trace(&log(true)[..], &Options::default(), None, tail_implies_record).unwrap();
+        let o = check_trace(
+            &log(true)[..],
+            &Options::default(),
+            None,
+            tail_implies_record,
+        )
+        .unwrap();
         assert!(o.failure.is_none());
         assert_eq!(o.stats.sampled_points, 0);
         assert!(o.stats.images_checked >= 3);
-        let o = check_trace(&log(false)[..], &Options::default(), None, tail_implies_record).unwrap();
+        let o = check_trace(
+            &log(false)[..],
+            &Options::default(),
+            None,
+            tail_implies_record,
+        )
+        .unwrap();
         let f = o.failure.expect("the missing fence is caught");
         assert_eq!(f.point, 3);
-        assert!(f.after.contains("#3 memcpy_to_pmem store [0x0, 0x8)"), "{}", f.after);
+        assert!(
+            f.after.contains("#3 memcpy_to_pmem [0x0, 0x8)"),
+            "{}",
+            f.after
+        );
         assert!(f.before.as_deref().unwrap().contains("wmb_pmem"));
         assert_eq!(f.units.len(), 2);
         let r = f.render();
@@ -484,7 +541,10 @@ mod tests {
         // The 15 prefixes (none .. all 14 lines) are among the images.
         let prefixes = check_prefixes(&t, &opts);
         assert_eq!(prefixes, 15);
-        let o2 = check_trace(&t[..], &Options { seed: 43, ..opts }, None, |_, _, _| Ok(None)).unwrap();
+        let o2 = check_trace(&t[..], &Options { seed: 43, ..opts }, None, |_, _, _| {
+            Ok(None)
+        })
+        .unwrap();
         assert!(o2.stats.images_checked > 15);
     }
 
@@ -503,7 +563,13 @@ mod tests {
 
     #[test]
     fn an_image_seen_at_an_earlier_crash_point_is_not_checked_again() {
-        let t = trace(&[map(128), put(0, 1, true), fence(), fence(), Record::End { thread: 1 }]);
+        let t = trace(&[
+            map(128),
+            put(0, 1, true),
+            fence(),
+            fence(),
+            Record::End { thread: 1 },
+        ]);
         let o = check_trace(&t[..], &Options::default(), None, |_, _, _| Ok(None)).unwrap();
         // Points: map (1 image), store (2: old, new), fence, fence, end.
         assert_eq!(o.stats.images_checked, 2);

@@ -937,7 +937,9 @@ mod tests {
         ));
         let mut b = encode(&[]);
         b[8] = 2;
-        assert!(matches!(Reader::new(&b[..]), Err(ReadError::BadHeader(m)) if m.contains("version 2")));
+        assert!(
+            matches!(Reader::new(&b[..]), Err(ReadError::BadHeader(m)) if m.contains("version 2"))
+        );
         let mut b = encode(&[]);
         b.push(77);
         let mut r = Reader::new(&b[..]).unwrap();

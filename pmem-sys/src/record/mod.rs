@@ -65,6 +65,9 @@
 //! chosen. The model is stated for x86-64, as the engine assumes.
 
 #![allow(unsafe_code)]
+// The store, write-back, fence and persist hooks are called from api.rs,
+// where they land after the engine's restructuring of that file.
+#![allow(dead_code)]
 
 pub mod enumerate;
 pub mod format;
@@ -72,11 +75,12 @@ pub mod model;
 
 use crate::Error;
 use crate::mapping::Granularity;
-use format::{Call, Record, Writer};
+pub use format::Call;
+use format::{Record, Writer};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, Once};
@@ -88,7 +92,9 @@ static ON: AtomicBool = AtomicBool::new(false);
 static PID: AtomicU32 = AtomicU32::new(0);
 static NEXT_THREAD: AtomicU32 = AtomicU32::new(1);
 static REC: Mutex<Option<Recorder>> = Mutex::new(None);
-static SITE_HOOK: Mutex<Option<fn() -> Option<String>>> = Mutex::new(None);
+/// Names the calling site (see [`set_site_hook`]).
+pub type SiteHook = fn() -> Option<String>;
+static SITE_HOOK: Mutex<Option<SiteHook>> = Mutex::new(None);
 
 thread_local! {
     static THREAD: Cell<u32> = const { Cell::new(0) };
@@ -106,6 +112,18 @@ struct LiveMap {
     addr: usize,
     len: usize,
     shadow: Vec<u8>,
+    /// What a piece left by a partial unmap needs to be recorded anew.
+    file: FileId,
+}
+
+#[derive(Clone)]
+struct FileId {
+    call: Call,
+    file_offset: u64,
+    dev: u64,
+    ino: u64,
+    path: String,
+    granularity: Granularity,
 }
 
 struct Recorder {
@@ -142,7 +160,7 @@ fn lock() -> MutexGuard<'static, Option<Recorder>> {
 
 /// Sets (or clears) a function that names the calling site, tried before
 /// the native stack: the Python extension names the Python line.
-pub fn set_site_hook(f: Option<fn() -> Option<String>>) {
+pub fn set_site_hook(f: Option<SiteHook>) {
     *SITE_HOOK.lock().unwrap_or_else(|e| e.into_inner()) = f;
 }
 
@@ -207,7 +225,10 @@ mod site {
                 return;
             }
             let name = sym.name().map(|n| n.to_string());
-            let file = sym.filename().and_then(|p| p.file_name()).map(|f| f.to_string_lossy().into_owned());
+            let file = sym
+                .filename()
+                .and_then(|p| p.file_name())
+                .map(|f| f.to_string_lossy().into_owned());
             text = match (name, file, sym.lineno()) {
                 (Some(n), Some(f), Some(l)) => Some(format!("{n} ({f}:{l})")),
                 (Some(n), _, _) => Some(n),
@@ -274,9 +295,9 @@ impl Recorder {
 
     /// The mapping holding `[addr, addr + n)`, if recorded.
     fn find(&self, addr: usize, n: usize) -> Option<usize> {
-        self.maps
-            .iter()
-            .position(|m| addr >= m.addr && addr.checked_add(n).is_some_and(|e| e <= m.addr + m.len))
+        self.maps.iter().position(|m| {
+            addr >= m.addr && addr.checked_add(n).is_some_and(|e| e <= m.addr + m.len)
+        })
     }
 
     /// Records every change of every mapping since its shadow, as direct
@@ -296,7 +317,16 @@ impl Recorder {
                 self.maps[i].shadow[off..off + len].copy_from_slice(data);
                 let r = self
                     .out
-                    .store_head(thread, site, Call::Direct, id, off as u64, false, len as u64, None)
+                    .store_head(
+                        thread,
+                        site,
+                        Call::Direct,
+                        id,
+                        off as u64,
+                        false,
+                        len as u64,
+                        None,
+                    )
                     .and_then(|_| self.out.raw(data));
                 self.keep(r);
             }
@@ -359,11 +389,50 @@ fn begin() -> (Guard, bool) {
 /// Hook: a store call of `n` bytes at `dst`. `written_back`: the call
 /// writes the lines back (or streams them).
 #[inline(always)]
-pub(crate) fn store(call: Call, dst: *const u8, src: Src, n: usize, written_back: bool) -> Option<Guard> {
+pub(crate) fn store(
+    call: Call,
+    dst: *const u8,
+    src: Src,
+    n: usize,
+    written_back: bool,
+) -> Option<Guard> {
     if !on() {
         return None;
     }
     Some(store_slow(call, dst, src, n, written_back))
+}
+
+/// Hook: a store call with the native flags (`F_NODRAIN` = 1,
+/// `F_NOFLUSH` = 32): written back unless NOFLUSH, then a fence unless
+/// NODRAIN or NOFLUSH.
+#[inline(always)]
+pub(crate) fn store_flags(
+    call: Call,
+    dst: *const u8,
+    src: Src,
+    n: usize,
+    flags: u32,
+) -> Option<Guard> {
+    if !on() {
+        return None;
+    }
+    const NODRAIN: u32 = 1;
+    const NOFLUSH: u32 = 32;
+    let g = store_slow(call, dst, src, n, flags & NOFLUSH == 0);
+    if flags & (NODRAIN | NOFLUSH) == 0 {
+        // The fence is part of the same call: record it without nesting.
+        drop(range_slow_outer(Kind::Fence, call));
+    }
+    Some(g)
+}
+
+/// A fence recorded from inside a recorded call (the drain of a flags
+/// call), which the nesting guard would otherwise hide.
+fn range_slow_outer(kind: Kind, call: Call) -> Guard {
+    let depth = DEPTH.with(|d| d.replace(0));
+    let g = range_slow(kind, call, 0, 0);
+    DEPTH.with(|d| d.set(d.get() + depth));
+    g
 }
 
 #[cold]
@@ -391,12 +460,30 @@ fn store_slow(call: Call, dst: *const u8, src: Src, n: usize, written_back: bool
             let data = unsafe { std::slice::from_raw_parts(p, n) };
             r.maps[i].shadow[off..off + n].copy_from_slice(data);
             r.out
-                .store_head(thread, site, call, id, off as u64, written_back, n as u64, None)
+                .store_head(
+                    thread,
+                    site,
+                    call,
+                    id,
+                    off as u64,
+                    written_back,
+                    n as u64,
+                    None,
+                )
                 .and_then(|_| r.out.raw(data))
         }
         Src::Fill(c) => {
             r.maps[i].shadow[off..off + n].fill(c);
-            r.out.store_head(thread, site, call, id, off as u64, written_back, n as u64, Some(c))
+            r.out.store_head(
+                thread,
+                site,
+                call,
+                id,
+                off as u64,
+                written_back,
+                n as u64,
+                Some(c),
+            )
         }
     };
     r.keep(res);
@@ -463,7 +550,9 @@ fn range_slow(kind: Kind, call: Call, addr: usize, n: usize) -> Guard {
             }
             // A fence-like persist of memory this library did not map
             // still completes this thread's write-backs.
-            None if matches!(kind, Kind::Persist) => r.out.write(&Record::Fence { thread, site, call }),
+            None if matches!(kind, Kind::Persist) => {
+                r.out.write(&Record::Fence { thread, site, call })
+            }
             None => Ok(()),
         },
     };
@@ -557,9 +646,17 @@ fn msync_slow(addr: usize, n: usize) {
     }
 }
 
-/// Hook: a new mapping of `fd` at `offset`, `[addr, addr + len)`. Starts
-/// recording from `PMEM_SYS_RECORD` the first time.
-pub(crate) fn map(call: Call, fd: i32, offset: u64, addr: usize, len: usize, granularity: Granularity) {
+/// Hook: a new mapping of `fd` at `offset`, `[addr, addr + len)`, made by
+/// `call` (`memremap_pmem` or `pmem_sys_map_file`). Starts recording from
+/// `PMEM_SYS_RECORD` the first time.
+pub(crate) fn map(
+    call: &str,
+    fd: i32,
+    offset: u64,
+    addr: usize,
+    len: usize,
+    granularity: Granularity,
+) {
     static ENV: Once = Once::new();
     ENV.call_once(|| {
         if let Some(p) = std::env::var_os("PMEM_SYS_RECORD").filter(|p| !p.is_empty()) {
@@ -569,6 +666,11 @@ pub(crate) fn map(call: Call, fd: i32, offset: u64, addr: usize, len: usize, gra
         }
     });
     if on() {
+        let call = if call == "memremap_pmem" {
+            Call::Memremap
+        } else {
+            Call::MapFile
+        };
         map_slow(call, fd, offset, addr, len, granularity);
     }
 }
@@ -596,21 +698,92 @@ fn map_slow(call: Call, fd: i32, offset: u64, addr: usize, len: usize, granulari
     let Some(r) = r.as_mut() else { return };
     let site = r.site(key);
     r.compare(thread, site);
-    // SAFETY: the mapping was just made, readable for `len` bytes.
-    let content = unsafe { std::slice::from_raw_parts(addr as *const u8, len) };
-    let id = r.next_map;
-    r.next_map += 1;
-    let res = r
-        .out
-        .map_head(thread, site, call, id, granularity, offset, dev, ino, &path, len as u64)
-        .and_then(|_| r.out.raw(content));
-    r.keep(res);
-    r.maps.push(LiveMap {
-        id,
-        addr,
-        len,
-        shadow: content.to_vec(),
-    });
+    let file = FileId {
+        call,
+        file_offset: offset,
+        dev,
+        ino,
+        path,
+        granularity,
+    };
+    r.add_map(thread, site, file, addr, len);
+}
+
+impl Recorder {
+    fn add_map(&mut self, thread: u32, site: u32, file: FileId, addr: usize, len: usize) {
+        // SAFETY: a mapping of this library, readable for `len` bytes.
+        let content = unsafe { std::slice::from_raw_parts(addr as *const u8, len) };
+        let id = self.next_map;
+        self.next_map += 1;
+        let res = self
+            .out
+            .map_head(
+                thread,
+                site,
+                file.call,
+                id,
+                file.granularity,
+                file.file_offset,
+                file.dev,
+                file.ino,
+                &file.path,
+                len as u64,
+            )
+            .and_then(|_| self.out.raw(content));
+        self.keep(res);
+        self.maps.push(LiveMap {
+            id,
+            addr,
+            len,
+            shadow: content.to_vec(),
+            file,
+        });
+    }
+}
+
+/// Hook: `[start, end)` is about to be unmapped from every mapping it
+/// overlaps (PMDK's partial `pmem_unmap`). Each overlapped mapping is
+/// recorded as unmapped, and the pieces that stay as new mappings.
+pub(crate) fn unmap_range(start: usize, end: usize) {
+    if on() {
+        unmap_range_slow(start, end);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unmap_range_slow(start: usize, end: usize) {
+    if PID.load(Relaxed) != std::process::id() {
+        return;
+    }
+    let key = site_key();
+    let thread = thread_id();
+    let mut r = lock();
+    let Some(r) = r.as_mut() else { return };
+    let site = r.site(key);
+    r.compare(thread, site);
+    let mut i = 0;
+    while i < r.maps.len() {
+        let (a, b) = (r.maps[i].addr, r.maps[i].addr + r.maps[i].len);
+        if a >= end || b <= start {
+            i += 1;
+            continue;
+        }
+        let m = r.maps.remove(i);
+        let res = r.out.write(&Record::Unmap {
+            thread,
+            site,
+            map: m.id,
+        });
+        r.keep(res);
+        for (s, e) in [(a, start.min(b)), (end.max(a), b)] {
+            if s < e {
+                let mut f = m.file.clone();
+                f.file_offset += (s - a) as u64;
+                r.add_map(thread, site, f, s, e - s);
+            }
+        }
+    }
 }
 
 extern "C" fn at_fork_child() {
@@ -646,8 +819,20 @@ pub fn start(path: &Path) -> Result<(), Error> {
         )
     })?;
     let page = crate::mapping::page_size() as u32;
-    let out = Writer::new(BufWriter::with_capacity(1 << 20, f), LINE as u32, page, std::process::id())
-        .map_err(|e| Error::new(e.raw_os_error().unwrap_or(libc::EIO), CALL, format_args!("path {}", path.display()), format_args!("writing the trace: {e}")))?;
+    let out = Writer::new(
+        BufWriter::with_capacity(1 << 20, f),
+        LINE as u32,
+        page,
+        std::process::id(),
+    )
+    .map_err(|e| {
+        Error::new(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            CALL,
+            format_args!("path {}", path.display()),
+            format_args!("writing the trace: {e}"),
+        )
+    })?;
     *g = Some(Recorder {
         out,
         maps: Vec::new(),
@@ -714,7 +899,10 @@ mod tests {
         live[500] = 2;
         live[4095] = 3;
         live[4096] = 3; // across the chunk boundary: joined
-        assert_eq!(diff_ranges(&live, &shadow), vec![(5, 36), (500, 1), (4095, 2)]);
+        assert_eq!(
+            diff_ranges(&live, &shadow),
+            vec![(5, 36), (500, 1), (4095, 2)]
+        );
         live[9999] = 4;
         assert_eq!(diff_ranges(&live, &shadow).last(), Some(&(9999, 1)));
     }

@@ -174,17 +174,16 @@ impl Model {
         }
         let e = &self.events[n - 1];
         let mut s = format!("#{n} {}", e.call.name());
-        if e.call == Call::Direct {
-            s.push_str(" (made before the next call)");
-        }
         if let Some((f, off, len)) = e.range {
             s.push_str(&format!(
-                " {} [{:#x}, {:#x}) of {}",
-                e.what,
+                " [{:#x}, {:#x}) of {}",
                 off,
                 off + len,
                 self.files[f].path
             ));
+            if e.call == Call::Direct {
+                s.push_str(" (made before the next call)");
+            }
         } else if e.call != Call::End {
             s.push_str(&format!(" ({})", e.what));
         }
@@ -196,7 +195,14 @@ impl Model {
         s
     }
 
-    fn info(&mut self, call: Call, what: &'static str, thread: u32, site: u32, range: Option<(usize, u64, u64)>) -> usize {
+    fn info(
+        &mut self,
+        call: Call,
+        what: &'static str,
+        thread: u32,
+        site: u32,
+        range: Option<(usize, u64, u64)>,
+    ) -> usize {
         self.events.push(EventInfo {
             call,
             what,
@@ -231,7 +237,7 @@ impl Model {
     /// Applies one record; returns the event number it became (Site
     /// records define a site and are not events: `None`).
     pub fn apply(&mut self, r: &Record) -> Result<Option<usize>, ModelError> {
-        match r {
+        let e = match r {
             Record::Site { id, text } => {
                 self.sites.insert(*id, text.clone());
                 return Ok(None);
@@ -248,10 +254,9 @@ impl Model {
                 path,
                 initial,
             } => {
-                let found = self
-                    .files
-                    .iter()
-                    .position(|f| (*ino != 0 && f.dev == *dev && f.ino == *ino) || (*ino == 0 && f.path == *path));
+                let found = self.files.iter().position(|f| {
+                    (*ino != 0 && f.dev == *dev && f.ino == *ino) || (*ino == 0 && f.path == *path)
+                });
                 let f = match found {
                     Some(f) => f,
                     None => {
@@ -259,7 +264,11 @@ impl Model {
                             path: path.clone(),
                             dev: *dev,
                             ino: *ino,
-                            unit: if *granularity == Granularity::Page { self.page } else { self.line },
+                            unit: if *granularity == Granularity::Page {
+                                self.page
+                            } else {
+                                self.line
+                            },
                             granularity: *granularity,
                             len: 0,
                             current: Vec::new(),
@@ -293,17 +302,30 @@ impl Model {
                         granularity: *granularity,
                     },
                 );
-                let e = self.info(*call, "map", *thread, *site, Some((f, *file_offset, initial.len() as u64)));
+                let e = self.info(
+                    *call,
+                    "map",
+                    *thread,
+                    *site,
+                    Some((f, *file_offset, initial.len() as u64)),
+                );
                 // Content that differs from what the model holds was changed
                 // outside the library (write(2), another process): durable.
-                self.store_units(f, *file_offset, &Data::Bytes(initial.clone()), e, |_| Effect::Durable);
-                return Ok(Some(e));
+                self.store_units(f, *file_offset, &Data::Bytes(initial.clone()), e, |_| {
+                    Effect::Durable
+                });
+                e
             }
             Record::Unmap { thread, site, map } => {
                 let m = self.map_ref(*map)?;
                 self.maps.remove(map);
-                let e = self.info(Call::Memunmap, "unmap", *thread, *site, Some((m.file, m.file_offset, m.len)));
-                return Ok(Some(e));
+                self.info(
+                    Call::Memunmap,
+                    "unmap",
+                    *thread,
+                    *site,
+                    Some((m.file, m.file_offset, m.len)),
+                )
             }
             Record::Store {
                 thread,
@@ -317,7 +339,13 @@ impl Model {
                 let m = self.map_ref(*map)?;
                 check_range(&m, *offset, data.len())?;
                 let at = m.file_offset + offset;
-                let e = self.info(*call, "store", *thread, *site, Some((m.file, at, data.len())));
+                let e = self.info(
+                    *call,
+                    "store",
+                    *thread,
+                    *site,
+                    Some((m.file, at, data.len())),
+                );
                 let effect = match (m.granularity, written_back) {
                     (Granularity::Page, _) => Effect::Dirty,
                     (Granularity::Byte, false) => Effect::Durable,
@@ -328,7 +356,7 @@ impl Model {
                 if let Effect::WrittenBack(t) = effect {
                     self.pending.entry(t).or_default().extend(pending);
                 }
-                return Ok(Some(e));
+                e
             }
             Record::WriteBack {
                 thread,
@@ -341,16 +369,22 @@ impl Model {
                 let m = self.map_ref(*map)?;
                 check_range(&m, *offset, *len)?;
                 let at = m.file_offset + offset;
-                let e = self.info(*call, "write-back", *thread, *site, Some((m.file, at, *len)));
+                let e = self.info(
+                    *call,
+                    "write-back",
+                    *thread,
+                    *site,
+                    Some((m.file, at, *len)),
+                );
                 if m.granularity == Granularity::CacheLine {
                     self.write_back(*thread, m.file, at, *len);
                 }
-                return Ok(Some(e));
+                e
             }
             Record::Fence { thread, site, call } => {
                 let e = self.info(*call, "fence", *thread, *site, None);
                 self.fence(*thread);
-                return Ok(Some(e));
+                e
             }
             Record::Msync {
                 thread,
@@ -362,9 +396,15 @@ impl Model {
                 let m = self.map_ref(*map)?;
                 let len = (*len).min(m.len.saturating_sub(*offset));
                 let at = m.file_offset + offset;
-                let e = self.info(Call::Msync, "msync", *thread, *site, Some((m.file, at, len)));
+                let e = self.info(
+                    Call::Msync,
+                    "msync",
+                    *thread,
+                    *site,
+                    Some((m.file, at, len)),
+                );
                 self.settle(m.file, at, len);
-                return Ok(Some(e));
+                e
             }
             Record::Persist {
                 thread,
@@ -386,13 +426,11 @@ impl Model {
                     }
                     Granularity::Byte => self.fence(*thread),
                 }
-                return Ok(Some(e));
+                e
             }
-            Record::End { thread } => {
-                let e = self.info(Call::End, "end", *thread, 0, None);
-                return Ok(Some(e));
-            }
-        }
+            Record::End { thread } => self.info(Call::End, "end", *thread, 0, None),
+        };
+        Ok(Some(e))
     }
 
     /// Applies a store to the units it touches; returns (file, unit,
@@ -474,7 +512,11 @@ impl Model {
 
     /// Makes the units touching the range certain at their current content.
     fn settle(&mut self, f: usize, at: u64, len: u64) {
-        let units: Vec<usize> = self.files[f].units.range(self.units_of(f, at, len)).map(|(u, _)| *u).collect();
+        let units: Vec<usize> = self.files[f]
+            .units
+            .range(self.units_of(f, at, len))
+            .map(|(u, _)| *u)
+            .collect();
         for u in units {
             self.files[f].units.remove(&u);
         }
@@ -677,7 +719,10 @@ mod tests {
     #[test]
     fn an_ordinary_store_is_uncertain_until_written_back_and_fenced() {
         let g = Granularity::CacheLine;
-        assert_eq!(line_values(&run(g, 256, &[store(1, 0, 7, 8, false)]), 0), [0, 7]);
+        assert_eq!(
+            line_values(&run(g, 256, &[store(1, 0, 7, 8, false)]), 0),
+            [0, 7]
+        );
         // Written back but not fenced: still either.
         let m = run(g, 256, &[store(1, 0, 7, 8, false), wb(1, 0, 8)]);
         assert_eq!(line_values(&m, 0), [0, 7]);
@@ -693,14 +738,28 @@ mod tests {
     #[test]
     fn a_line_holds_any_content_it_had_since_its_floor() {
         let g = Granularity::CacheLine;
-        let m = run(g, 256, &[store(1, 0, 1, 8, false), store(1, 0, 2, 8, false), store(1, 0, 3, 8, false)]);
+        let m = run(
+            g,
+            256,
+            &[
+                store(1, 0, 1, 8, false),
+                store(1, 0, 2, 8, false),
+                store(1, 0, 3, 8, false),
+            ],
+        );
         assert_eq!(line_values(&m, 0), [0, 1, 2, 3]);
         // Written back after the second store, fenced after the third: the
         // floor is the second content.
         let m = run(
             g,
             256,
-            &[store(1, 0, 1, 8, false), store(1, 0, 2, 8, false), wb(1, 0, 1), store(1, 0, 3, 8, false), fence(1)],
+            &[
+                store(1, 0, 1, 8, false),
+                store(1, 0, 2, 8, false),
+                wb(1, 0, 1),
+                store(1, 0, 3, 8, false),
+                fence(1),
+            ],
         );
         assert_eq!(line_values(&m, 0), [2, 3]);
     }
@@ -732,7 +791,15 @@ mod tests {
     #[test]
     fn persist_is_write_back_and_fence_and_fences_the_threads_other_write_backs() {
         let g = Granularity::CacheLine;
-        let m = run(g, 256, &[store(1, 0, 5, 8, false), store(1, 64, 6, 8, true), persist(1, 0, 8)]);
+        let m = run(
+            g,
+            256,
+            &[
+                store(1, 0, 5, 8, false),
+                store(1, 64, 6, 8, true),
+                persist(1, 0, 8),
+            ],
+        );
         assert_eq!(images(&m).len(), 1);
         // Persist of another range does not write back line 0.
         let m = run(g, 256, &[store(1, 0, 5, 8, false), persist(1, 128, 8)]);
@@ -753,11 +820,27 @@ mod tests {
     #[test]
     fn page_granularity_needs_msync_page_by_page() {
         let g = Granularity::Page;
-        let m = run(g, 2 * PAGE, &[store(1, 0, 5, 8, true), store(1, PAGE as u64, 6, 8, true), fence(1)]);
+        let m = run(
+            g,
+            2 * PAGE,
+            &[
+                store(1, 0, 5, 8, true),
+                store(1, PAGE as u64, 6, 8, true),
+                fence(1),
+            ],
+        );
         // Fences do nothing for the page cache; units are pages.
         assert_eq!(m.uncertain().len(), 2);
         assert_eq!(images(&m).len(), 4);
-        let m = run(g, 2 * PAGE, &[store(1, 0, 5, 8, true), store(1, PAGE as u64, 6, 8, true), msync(0, PAGE as u64)]);
+        let m = run(
+            g,
+            2 * PAGE,
+            &[
+                store(1, 0, 5, 8, true),
+                store(1, PAGE as u64, 6, 8, true),
+                msync(0, PAGE as u64),
+            ],
+        );
         let un = m.uncertain();
         assert_eq!(un.len(), 1);
         assert_eq!(un[0].unit, 1);
@@ -767,14 +850,22 @@ mod tests {
 
     #[test]
     fn msync_settles_cache_line_mappings_too() {
-        let m = run(Granularity::CacheLine, 256, &[store(1, 0, 5, 200, false), msync(0, 4096)]);
+        let m = run(
+            Granularity::CacheLine,
+            256,
+            &[store(1, 0, 5, 200, false), msync(0, 4096)],
+        );
         assert!(m.uncertain().is_empty());
     }
 
     #[test]
     fn a_content_seen_twice_is_one_candidate_and_fingerprints_follow_content() {
         let g = Granularity::CacheLine;
-        let m = run(g, 256, &[store(1, 0, 5, 8, false), store(1, 0, 0, 8, false)]);
+        let m = run(
+            g,
+            256,
+            &[store(1, 0, 5, 8, false), store(1, 0, 0, 8, false)],
+        );
         let un = m.uncertain();
         assert_eq!(un.len(), 1);
         assert_eq!(un[0].candidates.len(), 2);
@@ -839,6 +930,9 @@ mod tests {
             data: Data::Fill(1, 16),
         })
         .unwrap();
-        assert_eq!(m.describe_event(2), "#2 memcpy_to_pmem store [0x40, 0x50) of f [thread 1] at append (log.c:40)");
+        assert_eq!(
+            m.describe_event(2),
+            "#2 memcpy_to_pmem [0x40, 0x50) of f [thread 1] at append (log.c:40)"
+        );
     }
 }

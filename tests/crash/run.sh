@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The crash-consistency proof: programs whose correctness is known, run
+# under pmem-sys-crashtest. Every correct program must pass every image;
+# every planted bug must fail, with the guilty call's line named in the
+# report. A missed bug is a failure of this script.
+#
+#   bash tests/crash/run.sh STAGE CRASHTEST
+#
+# STAGE is an installed copy of the library (make stage), CRASHTEST the
+# pmem-sys-crashtest binary. About 10-20 s.
+set -uo pipefail
+
+stage=$(cd "$1" && pwd)
+ct=$2
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export PKG_CONFIG_PATH="$stage/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# Images and traces go here, so the test can see they are cleaned up.
+mkdir "$work/tmp"
+export TMPDIR="$work/tmp"
+
+CC=${CC:-gcc}
+for p in log cow; do
+    # -O0 -g: the report's file:line names the very line of the call.
+    $CC -std=c11 -g -O0 -Wall -Wextra -Werror $(pkg-config --cflags pmem-sys) \
+        "$here/$p.c" -o "$work/$p" $(pkg-config --libs pmem-sys) -Wl,-rpath,"$stage/lib" || exit 1
+done
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# guilty PROGRAM VARIANT: the line numbers marked GUILTY(VARIANT).
+guilty() {
+    local lines
+    lines=$(grep -n "GUILTY($2)" "$here/$1.c" | cut -d: -f1)
+    if [ "$1/$2" = log/no-flush ]; then
+        # Two markers, one per #ifdef branch: keep the one compiled.
+        if grep -q PMEM_SYS_F_NOFLUSH "$stage/include/pmem.h"; then
+            lines=$(echo "$lines" | head -1)
+        else
+            lines=$(echo "$lines" | tail -1)
+        fi
+    fi
+    echo "$lines"
+}
+
+# expect GRANULARITY PROGRAM VARIANT N STATUS
+expect() {
+    local gran=$1 prog=$2 variant=$3 n=$4 want=$5
+    local out="$work/out.$prog.$variant.$gran"
+    local env=()
+    [ "$gran" != native ] && env=(PMEM_SYS_FORCE_GRANULARITY="$gran")
+    env "${env[@]}" "$ct" --check "$work/$prog --check {}" --seed 1 -- \
+        "$work/$prog" "$work/$prog.pmem" "$variant" "$n" >"$out" 2>&1
+    local rc=$?
+    local name="$prog $variant ($gran granularity, $n steps)"
+    if [ "$rc" != "$want" ]; then
+        bad "$name: exit $rc, want $want"
+        sed 's/^/    /' "$out"
+        return
+    fi
+    if [ "$want" = 1 ]; then
+        local line
+        line=$(guilty "$prog" "$variant")
+        if [ -z "$line" ]; then
+            bad "$name: no GUILTY($variant) marker in $prog.c"
+        elif grep -q "$prog\.c:$line)" "$out"; then
+            ok "$name: caught, report names $prog.c:$line"
+        else
+            bad "$name: caught, but the report does not name $prog.c:$line"
+            sed 's/^/    /' "$out"
+            return
+        fi
+        # The printed command reproduces exactly that image.
+        local repro
+        repro=$(sed -n 's/^  reproduce: //p' "$out")
+        repro=${repro//--save DIR/--save $work/saved.$prog.$variant}
+        if [ -z "$repro" ]; then
+            bad "$name: no reproduce line"
+            return
+        fi
+        env "${env[@]}" PATH="$(dirname "$ct"):$PATH" bash -c "$repro" >"$out.repro" 2>&1
+        rc=$?
+        local img="$work/saved.$prog.$variant/$prog.pmem"
+        if [ "$rc" = 1 ] && [ -f "$img" ] && ! "$work/$prog" --check "$img" 2>/dev/null; then
+            ok "$name: the reproduce command fails the same image again"
+        else
+            bad "$name: reproduce exit $rc (want 1), saved image failing: $( [ -f "$img" ] && echo yes || echo missing)"
+            sed 's/^/    /' "$out.repro"
+        fi
+    else
+        ok "$name: every image passed ($(grep -o '[0-9]* images checked' "$out"))"
+    fi
+}
+
+for g in cache_line byte; do
+    expect $g log correct 4 0
+    expect $g log direct-correct 4 0
+    expect $g log tail-first 3 1
+    expect $g log no-fence 3 1
+    expect $g cow correct 4 0
+    expect $g cow flag-early 3 1
+    expect $g cow in-place 3 1
+done
+expect cache_line log no-flush 3 1
+expect cache_line log direct-store 3 1
+# What the file system gives (page granularity on tmpfs or a disk file):
+# the correct programs pass there too.
+expect native log correct 4 0
+expect native cow correct 4 0
+
+# Usage errors and a failing workload: exit 2.
+"$ct" --check "true" -- "$work/log" "$work/x.pmem" correct 1 >/dev/null 2>&1
+[ $? = 2 ] && ok "--check without {}: exit 2" || bad "--check without {} did not exit 2"
+"$ct" --check "true {}" -- "$work/log" "$work/x.pmem" nonsense 1 >/dev/null 2>&1
+[ $? = 2 ] && ok "a failing workload: exit 2" || bad "a failing workload did not exit 2"
+"$ct" --check "true {}" -- true >/dev/null 2>&1
+[ $? = 2 ] && ok "a workload that maps nothing: exit 2" || bad "a workload that maps nothing did not exit 2"
+"$ct" --check "true {}" >/dev/null 2>&1
+[ $? = 2 ] && ok "no workload: exit 2" || bad "no workload did not exit 2"
+
+# Every temporary image and trace was removed.
+if [ -z "$(ls -A "$work/tmp")" ]; then
+    ok "temporary directories cleaned up"
+else
+    bad "left in TMPDIR: $(ls -A "$work/tmp")"
+fi
+
+echo "tests/crash: $pass passed, $fail failed"
+[ "$fail" = 0 ]
