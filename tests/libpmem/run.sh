@@ -390,9 +390,23 @@ fi
 exec "$real_qemu" "\$@"
 EOF
     chmod 755 "$work/qemu-bin/qemu-system-x86_64"
-    PATH="$work/qemu-bin:$PATH" DAX_KEEP=1 DAX_BOOTS=${DAX_BOOTS:-1} bash "$root/tests/dax/run.sh" >"$work/dax.out" 2>&1
+    # fio inside the VM (guest-fio.sh): fio and its libraries, and the
+    # library under test as the guest's only libpmem.so.1.
+    local x=$work/extra-root l
+    mkdir -p "$x/extra/lib" "$x/usr/bin"
+    install -m 755 "$here/guest-fio.sh" "$x/extra/run"
+    strip --strip-unneeded -o "$x/extra/lib/libpmem.so.1" "$want"
+    cp /usr/bin/fio "$x/usr/bin/fio"
+    for l in $( (ldd /usr/bin/fio; ldd "$want") | grep -o '/[^ ]*' | sort -u); do
+        case $l in */libpmem.so.1) continue ;; esac
+        mkdir -p "$x$(dirname "$l")" && cp -L "$l" "$x$l"
+    done
+    fio_job /mnt/pmem/fio.pmem 1m >"$x/extra/fsdax.fio"
+    printf '[global]\nioengine=libpmem\nfilename=/mnt/fio-tmpfs/fio.pmem\nsize=1m\nbs=4k\n[w]\nrw=write\n' >"$x/extra/tmpfs.fio"
+    printf '[global]\nioengine=dev-dax\nfilename=/dev/dax0.0\noffset=128m\nsize=4m\nbs=4k\nverify=crc32c\ndo_verify=1\nverify_fatal=1\n[w]\nrw=write\n[r]\nrw=randread\nstonewall\n' >"$x/extra/devdax.fio"
+    PATH="$work/qemu-bin:$PATH" DAX_EXTRA_ROOT="$x" DAX_KEEP=1 DAX_BOOTS=${DAX_BOOTS:-1} bash "$root/tests/dax/run.sh" >"$work/dax.out" 2>&1
     local rc=$? daxwork
-    sed 's/^/   | /' "$work/dax.out" | grep -E '^   \| (test-dax|== |   (PASS|FAIL|qemu|work))' | tail -n 20
+    grep -E '^test-dax: |FAIL|guest fio' "$work/dax.out" | sed 's/^ */   | /'
     daxwork=$(sed -n 's/^   work directory kept[^/]*//p' "$work/dax.out" | tail -n1)
     if [ $rc -ne 0 ]; then
         fail "qemu: the DAX test bed failed with the replacement (exit $rc): $(tail -n1 "$work/dax.out")"
@@ -412,6 +426,16 @@ EOF
     if [ -n "$daxwork" ] && grep -hE 'no version information available|version .LIBPMEM|symbol lookup error' "$daxwork"/host.log >/dev/null 2>&1; then
         fail "qemu: loader warning in $daxwork/host.log"
         bad=1
+    fi
+    if ! grep -q 'PASS guest fio libpmem engine on fsdax' "$work/dax.out"; then
+        fail "qemu: the guest's fio on fsdax did not report (tests/libpmem/guest-fio.sh)"
+        bad=1
+    fi
+    if [ "${DAX_BOOTS:-1}" = 3 ]; then
+        grep -q 'PASS guest fio dev-dax engine' "$work/dax.out" ||
+            { fail "qemu: the guest's fio dev-dax engine did not report"; bad=1; }
+    else
+        skip "fio dev-dax engine in the VM: /dev/dax0.0 exists from the second boot on (DAX_BOOTS=3 runs it)"
     fi
     [ -n "$daxwork" ] && [ -d "$daxwork" ] && rm -rf "$daxwork"
     [ $bad = 0 ] && pass "qemu: $(tail -n1 "$work/dax.out" | sed 's/^test-dax: //'); /proc/PID/maps of $n VM(s) show $want and no other libpmem"
