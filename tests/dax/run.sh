@@ -34,8 +34,9 @@
 #                         boot instead of three; make test-libpmem-qemu)
 #   DAX_EXTRA_ROOT        a directory copied into the initramfs; when it
 #                         holds an executable extra/run, the guest runs
-#                         `/extra/run fsdax|devdax` at the end of those boots
-#                         (its PASS/FAIL lines count like the others)
+#                         `/extra/run fsdax` at the end of the first boot and
+#                         `/extra/run devdax` in the second once /dev/dax0.0
+#                         exists (its PASS/FAIL lines count like the others)
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
