@@ -559,6 +559,35 @@ pub extern "C" fn pmem_errormsg() -> *const c_char {
 mod tests {
     use super::*;
 
+    /// PMDK's variables reach the engine's knobs when the layer starts
+    /// (the only test here that calls `init`, so it sees the first call).
+    #[test]
+    fn pmdk_environment_sets_the_engines_knobs() {
+        // SAFETY: no other test of this binary reads or writes these
+        // variables, and none starts a thread that reads the environment.
+        unsafe {
+            std::env::set_var("PMEM_NO_CLWB", "1");
+            std::env::set_var("PMEM_MOVNT_THRESHOLD", "4096");
+            std::env::set_var("PMEM_NO_FLUSH", "1");
+            std::env::set_var("PMEM_IS_PMEM_FORCE", "1");
+        }
+        init();
+        let k = pmem_sys::knobs::current();
+        assert!(k.no_clwb, "PMEM_NO_CLWB=1 -> PMEM_SYS_NO_CLWB=1");
+        assert_eq!(k.movnt_threshold, Some(4096));
+        assert_eq!(pmem_sys::engine::movnt_threshold(), 4096);
+        assert!(
+            !pmem_sys::implementation().contains("clwb"),
+            "{}",
+            pmem_sys::implementation()
+        );
+        assert!(NO_FLUSH.load(Ordering::Relaxed));
+        assert_eq!(IS_PMEM_FORCE.load(Ordering::Relaxed), 2);
+        let x = 0u64;
+        // SAFETY: pmem_is_pmem does not access the range.
+        assert_eq!(unsafe { pmem_is_pmem((&raw const x).cast(), 8) }, 1);
+    }
+
     #[test]
     fn flag_values_are_pmdks() {
         assert_eq!(
