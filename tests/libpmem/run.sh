@@ -254,12 +254,30 @@ suite_diff() {
         { cat "$work/diff-cc.err"; fail "diff: diff.c does not build"; return 0; }
     local fsdir setting label n total=0 ok=1 applied=0
     # tmpfs and the repository's file system; PMEM_IS_PMEM_FORCE unset, 1, 0
-    for fsdir in "$work" "$build"; do
-        for setting in unset 1 0; do
+    # Settings: FS:ENVIRONMENT (words VAR=value; "-" none).  PMDK reads
+    # PMEM_IS_PMEM_FORCE with atoi-like rules; the other variables change
+    # only how stores are made, so every line must stay the same.
+    local -a settings=(
+        tmpfs:- tmpfs:PMEM_IS_PMEM_FORCE=1 tmpfs:PMEM_IS_PMEM_FORCE=0
+        buildfs:- buildfs:PMEM_IS_PMEM_FORCE=1 buildfs:PMEM_IS_PMEM_FORCE=0
+        tmpfs:PMEM_IS_PMEM_FORCE=2 tmpfs:PMEM_IS_PMEM_FORCE=yes tmpfs:PMEM_IS_PMEM_FORCE=
+        tmpfs:PMEM_IS_PMEM_FORCE=-1 tmpfs:PMEM_IS_PMEM_FORCE=1x
+        tmpfs:PMEM_NO_FLUSH=1 tmpfs:PMEM_NO_FLUSH=0
+        "tmpfs:PMEM_NO_MOVNT=1 PMEM_IS_PMEM_FORCE=1" "tmpfs:PMEM_MOVNT_THRESHOLD=0 PMEM_IS_PMEM_FORCE=1"
+        "tmpfs:PMEM_NO_CLWB=1 PMEM_NO_CLFLUSHOPT=1 PMEM_IS_PMEM_FORCE=1"
+        "tmpfs:PMEM_AVX512F=0 PMEM_AVX=0 PMEM_IS_PMEM_FORCE=1"
+    )
+    local st
+    for st in "${settings[@]}"; do
+        fsdir=$work
+        [ "${st%%:*}" = buildfs ] && fsdir=$build
+        setting=${st#*:}
+        {
             local tag
-            tag=$( [ "$fsdir" = "$work" ] && echo tmpfs || echo buildfs)-force$setting
+            tag=$(echo "$st" | sed 's/[ :=]/_/g')
             local -a e=(env -u PMEM_IS_PMEM_FORCE)
-            [ $setting = unset ] || e=(env PMEM_IS_PMEM_FORCE=$setting)
+            # shellcheck disable=SC2206 # words VAR=value
+            [ "$setting" = - ] || e=(env -u PMEM_IS_PMEM_FORCE $setting)
             for which in real repl; do
                 label=diff-$tag-$which
                 rm -rf "$fsdir/d-$label" && mkdir -p "$fsdir/d-$label"
@@ -297,9 +315,9 @@ suite_diff() {
                 grep '^[-+][^-+]' "$work/diff-$tag.diff" | head -n 40 | sed 's/^/     /'
                 ok=0
             fi
-        done
+        }
     done
-    [ $ok = 1 ] && pass "diff: $total lines (6 settings: tmpfs and $(stat -f -c %T "$build") x PMEM_IS_PMEM_FORCE unset|1|0) identical; $applied line(s) compared without the file state, deliberate differences listed in run.sh"
+    [ $ok = 1 ] && pass "diff: $total lines (${#settings[@]} settings: tmpfs and $(stat -f -c %T "$build"), PMEM_IS_PMEM_FORCE unset, 1, 0, odd values, store knobs) identical; $applied line(s) compared without the file state, deliberate differences listed in run.sh"
     for a in "${allowed_diffs[@]}"; do
         IFS='#' read -r name cut re why <<<"$a"
         echo "     deliberate: $name: $why"
