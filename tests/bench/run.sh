@@ -147,6 +147,28 @@ else
         exit 1
     }
 fi
+
+# ---- fio through libpmem.so.1 against PMDK (full only; ~3.5 min) -----------
+# tests/libpmem/run.sh bench-fio: the same fio jobs alternating the two
+# libraries, each run's loaded libpmem.so.1 checked (make bench-libpmem-fio).
+if [ "$mode" = full ] && [ -f "$compat_so" ] && [ -n "$pmdk_so" ] && command -v fio >/dev/null; then
+    printf '
+### fio (libpmem engine) on libpmem.so.1 against PMDK, alternating
+
+```
+' >>"$md"
+    if BUILD="$out" bash "$root/tests/libpmem/run.sh" "$(dirname "$compat_so")" bench-fio >"$out/fio.txt" 2>&1; then
+        grep -E '^   [a-z]+ bs=' "$out/fio.txt" | sed 's/^   //' >>"$md"
+    else
+        echo "FAILED: $(tail -n 1 "$out/fio.txt")" >>"$md"
+    fi
+    printf '```
+' >>"$md"
+elif [ "$mode" = full ]; then
+    printf '
+SKIPPED: fio rows (needs fio, %s and PMDK'"'"'s libpmem.so.1)
+' "$compat_so" >>"$md"
+fi
 elapsed=$(($(date +%s) - t0))
 
 # ---- targets and the record -------------------------------------------------
