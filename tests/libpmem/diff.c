@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -621,6 +622,34 @@ static void version_cases(void)
 	printf("%-34s %d\n", "has_auto_flush", pmem_has_auto_flush());
 }
 
+/* pmem_errormsg is per thread: a new thread starts without a message and
+ * its failure leaves the main thread's message alone. */
+static void *errormsg_thread(void *arg)
+{
+	char *out = arg;
+	const char *m = pmem_errormsg();
+	const char *start = m == NULL ? "NULL" : (*m ? "nonempty" : "empty");
+	void *p = pmem_map_file("/nonexistent-dir/f", 4096, PMEM_FILE_CREATE, 0644, NULL, NULL);
+	m = pmem_errormsg();
+	snprintf(out, 128, "thread-start=%s thread-fail=%s thread-msg=%s", start, p ? "map" : "NULL",
+		 m == NULL ? "NULL" : (*m ? "set" : "empty"));
+	return NULL;
+}
+
+static void errormsg_cases(void)
+{
+	char before[512], out[128] = "";
+	case_dir();
+	if (pmem_map_file(P("missing"), 0, 0, 0, NULL, NULL) != NULL)
+		die("errormsg setup");
+	snprintf(before, sizeof(before), "%s", pmem_errormsg());
+	pthread_t t;
+	if (pthread_create(&t, NULL, errormsg_thread, out) != 0 || pthread_join(t, NULL) != 0)
+		die("pthread");
+	printf("%-34s %s main-unchanged=%d\n", "errormsg/threads", out,
+	       strcmp(before, pmem_errormsg()) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -638,6 +667,7 @@ int main(int argc, char **argv)
 	map_cases();
 	m = pmem_errormsg();
 	printf("%-34s %s\n", "errormsg/after", m == NULL ? "NULL" : "non-NULL");
+	errormsg_cases();
 	store_cases();
 	range_cases();
 	return 0;

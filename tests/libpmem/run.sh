@@ -250,7 +250,7 @@ allowed_diffs=(
 suite_diff() {
     echo "== differential table (tests/libpmem/diff.c): Debian's libpmem and the replacement, separate processes"
     need diff gcc:gcc libpmem-dev:/usr/include/libpmem.h || return 0
-    gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$here/diff.c" -o "$build/diff" -lpmem 2>"$work/diff-cc.err" ||
+    gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$here/diff.c" -o "$build/diff" -lpmem -pthread 2>"$work/diff-cc.err" ||
         { cat "$work/diff-cc.err"; fail "diff: diff.c does not build"; return 0; }
     local fsdir setting label n total=0 ok=1 applied=0
     # tmpfs and the repository's file system; PMEM_IS_PMEM_FORCE unset, 1, 0
