@@ -242,6 +242,7 @@ crashtest:
 	$(CARGO) build -p pmem-sys-crashtest --release
 
 test-crash: stage crashtest
+	$(CARGO) test -p pmem-sys --release --features record --test crash_model
 	bash tests/crash/run.sh $(STAGE) $(RELEASE)/pmem-sys-crashtest
 
 bench: stage

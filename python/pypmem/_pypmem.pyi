@@ -2,7 +2,7 @@
 
 import os
 from types import TracebackType
-from typing import Final, Literal, Protocol, SupportsIndex, final, overload
+from typing import Any, Callable, Final, Literal, Protocol, SupportsIndex, final, overload
 
 from typing_extensions import Buffer, Self
 
@@ -121,3 +121,19 @@ def get_option(name: str) -> str:
 
 def option_names() -> list[str]:
     """The names set_option() and get_option() accept."""
+
+def record_start(path: _Path) -> None:
+    """Records every mapping made from now on to the trace file ``path``."""
+
+def record_stop() -> None:
+    """Ends recording and closes the trace."""
+
+def _crash_check(
+    trace: _Path,
+    image_dir: _Path,
+    check: Callable[[str], object],
+    max_images: int = 4096,
+    seed: int = 0,
+    image: str | None = None,
+) -> tuple[str | None, dict[str, Any]]:
+    """Checks every crash image of a trace (see pypmem.crashtest.check)."""

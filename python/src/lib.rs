@@ -13,6 +13,7 @@
 mod buffer;
 mod lifecycle;
 mod mapping;
+mod record;
 
 use mapping::Mapping;
 use pmem_sys::MapFlags;
@@ -351,6 +352,9 @@ fn _pypmem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_option, m)?)?;
     m.add_function(wrap_pyfunction!(get_option, m)?)?;
     m.add_function(wrap_pyfunction!(option_names, m)?)?;
+    m.add_function(wrap_pyfunction!(record::record_start, m)?)?;
+    m.add_function(wrap_pyfunction!(record::record_stop, m)?)?;
+    m.add_function(wrap_pyfunction!(record::_crash_check, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ENGINE_VERSION", pmem_sys::VERSION)?;
     m.add("DETACH_AT", mapping::DETACH_AT)?;

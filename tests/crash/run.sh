@@ -122,6 +122,36 @@ expect native cow correct 4 0
 "$ct" --check "true {}" >/dev/null 2>&1
 [ $? = 2 ] && ok "no workload: exit 2" || bad "no workload did not exit 2"
 
+# Python: pypmem.crashtest.check on the Python twins (test_crash.py). The
+# package comes from make test-python's environment when it has
+# pypmem.crashtest, else it is built into a fresh one (about a minute).
+build=$(dirname "$stage")
+py=""
+for cand in "${CRASH_PYTHON:-}" "$build/venv-python/bin/python"; do
+    if [ -n "$cand" ] && [ -x "$cand" ] && "$cand" -c 'import pypmem.crashtest, pytest' 2>/dev/null; then
+        py=$cand
+        break
+    fi
+done
+if [ -z "$py" ]; then
+    echo "building pypmem into a fresh virtual environment"
+    if python3 -m venv "$work/venv" >/dev/null &&
+        "$work/venv/bin/pip" install -q pytest "$here/../../python" >"$work/pip.log" 2>&1; then
+        py="$work/venv/bin/python"
+    else
+        bad "installing pypmem for the Python crash tests"
+        sed 's/^/    /' "$work/pip.log"
+    fi
+fi
+if [ -n "$py" ]; then
+    if PYTHONDONTWRITEBYTECODE=1 "$py" -m pytest -q -p no:cacheprovider "$here/test_crash.py" >"$work/pytest.log" 2>&1; then
+        ok "Python: $(tail -1 "$work/pytest.log")"
+    else
+        bad "Python: pytest tests/crash/test_crash.py"
+        sed 's/^/    /' "$work/pytest.log"
+    fi
+fi
+
 # Every temporary image and trace was removed.
 if [ -z "$(ls -A "$work/tmp")" ]; then
     ok "temporary directories cleaned up"
