@@ -53,7 +53,9 @@ mkdir -p "$work/ld"
 
 # Debian's libpmem.so.1, as the loader finds it without LD_LIBRARY_PATH.
 system_libpmem() {
-    ldconfig -p 2>/dev/null | awk '$1 == "libpmem.so.1" && /x86-64/ {print $NF; exit}'
+    local ldc
+    ldc=$(command -v ldconfig || echo /sbin/ldconfig) # not in a user's PATH on Debian
+    "$ldc" -p 2>/dev/null | awk '$1 == "libpmem.so.1" && /x86-64/ {print $NF; exit}'
 }
 
 # --------------------------------------------------------------- packages
