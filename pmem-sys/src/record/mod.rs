@@ -561,8 +561,9 @@ fn range_slow(kind: Kind, call: Call, addr: usize, n: usize) -> Guard {
 }
 
 /// Hook: lines of `[addr, addr + n)` written back, not fenced.
+#[doc(hidden)]
 #[inline(always)]
-pub(crate) fn write_back(call: Call, addr: *const u8, n: usize) -> Option<Guard> {
+pub fn write_back(call: Call, addr: *const u8, n: usize) -> Option<Guard> {
     if !on() {
         return None;
     }
@@ -570,8 +571,9 @@ pub(crate) fn write_back(call: Call, addr: *const u8, n: usize) -> Option<Guard>
 }
 
 /// Hook: the calling thread's fence.
+#[doc(hidden)]
 #[inline(always)]
-pub(crate) fn fence(call: Call) -> Option<Guard> {
+pub fn fence(call: Call) -> Option<Guard> {
     if !on() {
         return None;
     }
@@ -580,8 +582,9 @@ pub(crate) fn fence(call: Call) -> Option<Guard> {
 
 /// Hook: write back `[addr, addr + n)` and fence (msync on page
 /// granularity).
+#[doc(hidden)]
 #[inline(always)]
-pub(crate) fn persist(call: Call, addr: *const u8, n: usize) -> Option<Guard> {
+pub fn persist(call: Call, addr: *const u8, n: usize) -> Option<Guard> {
     if !on() {
         return None;
     }
@@ -589,8 +592,9 @@ pub(crate) fn persist(call: Call, addr: *const u8, n: usize) -> Option<Guard> {
 }
 
 /// Hook: the mapping at `addr` is about to be unmapped.
+#[doc(hidden)]
 #[inline(always)]
-pub(crate) fn unmap(addr: usize) -> Option<Guard> {
+pub fn unmap(addr: usize) -> Option<Guard> {
     if !on() {
         return None;
     }
@@ -599,8 +603,9 @@ pub(crate) fn unmap(addr: usize) -> Option<Guard> {
 
 /// Hook: `msync` of `[addr, addr + n)` succeeded. Recorded even inside
 /// another recorded call (`wmb_pmem` msyncs page-granular ranges).
+#[doc(hidden)]
 #[inline(always)]
-pub(crate) fn msync(addr: usize, n: usize) {
+pub fn msync(addr: usize, n: usize) {
     if on() {
         msync_slow(addr, n);
     }
