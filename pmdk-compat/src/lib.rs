@@ -143,6 +143,8 @@ fn drain() {
     if map::PAGE_MAPPINGS.load(Ordering::Relaxed) {
         pmem_sys::wmb_pmem();
     } else {
+        // Crash-test recording (one relaxed load when off).
+        let _rec = pmem_sys::record::fence(pmem_sys::record::Call::WmbPmem);
         // SAFETY: the fence has no preconditions.
         unsafe { (pmem_sys::engine::ops().fence)() };
     }
@@ -380,6 +382,8 @@ pub extern "C" fn pmem_drain() {
 pub unsafe extern "C" fn pmem_deep_flush(addr: *const c_void, len: usize) {
     init();
     if len != 0 {
+        let _rec =
+            pmem_sys::record::write_back(pmem_sys::record::Call::DeepFlush, addr.cast(), len);
         // SAFETY: the caller's contract.
         unsafe { (pmem_sys::engine::ops().flush)(addr.cast(), len) };
     }

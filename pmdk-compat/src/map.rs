@@ -582,6 +582,7 @@ pub fn msync(addr: usize, len: usize) -> Result<(), Error> {
             "msync",
         ));
     }
+    pmem_sys::record::msync(start, len2);
     Ok(())
 }
 
