@@ -88,6 +88,41 @@
  */
 #define PMEM_SYS_FILE_RDONLY 16
 
+/**
+ * pmem_sys_memcpy_flags and friends: do not drain after the store; a
+ * later pmem_sys_drain() or wmb_pmem() does (PMDK's PMEM_F_MEM_NODRAIN).
+ */
+#define PMEM_SYS_F_NODRAIN 1
+
+/**
+ * Non-temporal stores whatever the size (the threshold is ignored); no
+ * effect in a temporal table. Wins over TEMPORAL (PMEM_F_MEM_NONTEMPORAL).
+ */
+#define PMEM_SYS_F_NONTEMPORAL 2
+
+/**
+ * Ordinary stores whatever the size, each line written back
+ * (PMEM_F_MEM_TEMPORAL).
+ */
+#define PMEM_SYS_F_TEMPORAL 4
+
+/**
+ * As PMEM_SYS_F_NONTEMPORAL (PMEM_F_MEM_WC).
+ */
+#define PMEM_SYS_F_WC 8
+
+/**
+ * As PMEM_SYS_F_TEMPORAL (PMEM_F_MEM_WB).
+ */
+#define PMEM_SYS_F_WB 16
+
+/**
+ * No write-back instruction and no drain: the data is left for a later
+ * flush or persist of the range; page-granular ranges are not remembered
+ * for wmb_pmem()'s msync either (PMEM_F_MEM_NOFLUSH).
+ */
+#define PMEM_SYS_F_NOFLUSH 32
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -302,6 +337,82 @@ void pmem_sys_memmove(void __pmem *dst, const void *src, size_t n);
  * `addr` mapped for `n` bytes.
  */
 int pmem_sys_persist(const void __pmem *addr, size_t n);
+
+/**
+ * pmem_sys_memcpy_flags - copy to persistent memory with per-call flags
+ * @dst: destination, in persistent memory
+ * @src: source
+ * @n: number of bytes
+ * @flags: PMEM_SYS_F_NODRAIN, _NONTEMPORAL, _TEMPORAL, _WC, _WB, _NOFLUSH
+ *
+ * memcpy_to_pmem() with the store kind chosen by @flags, then the drain
+ * (fence, and msync of page-granular ranges) unless NODRAIN or NOFLUSH.
+ * Returns 0, or -1 with errno: EINVAL for an undefined flag bit (nothing
+ * is stored), or the drain's msync error.
+ *
+ * # Safety
+ * `src` readable and `dst` writable for `n` bytes; not overlapping.
+ */
+int pmem_sys_memcpy_flags(void __pmem *dst, const void *src, size_t n, unsigned int flags);
+
+/**
+ * pmem_sys_memmove_flags - overlap-safe pmem_sys_memcpy_flags()
+ * @dst: destination, in persistent memory
+ * @src: source (may overlap @dst)
+ * @n: number of bytes
+ * @flags: as for pmem_sys_memcpy_flags()
+ *
+ * Returns 0, or -1 with errno as pmem_sys_memcpy_flags().
+ *
+ * # Safety
+ * `src` readable and `dst` writable for `n` bytes.
+ */
+int pmem_sys_memmove_flags(void __pmem *dst, const void *src, size_t n, unsigned int flags);
+
+/**
+ * pmem_sys_memset_flags - fill persistent memory with per-call flags
+ * @dst: destination, in persistent memory
+ * @c: the byte (converted to unsigned char)
+ * @n: number of bytes
+ * @flags: as for pmem_sys_memcpy_flags()
+ *
+ * Returns 0, or -1 with errno as pmem_sys_memcpy_flags().
+ *
+ * # Safety
+ * `dst` writable for `n` bytes.
+ */
+int pmem_sys_memset_flags(void __pmem *dst, int c, size_t n, unsigned int flags);
+
+/**
+ * pmem_sys_deep_flush - make a range durable past the memory controller
+ * @addr: start, in persistent memory
+ * @n: number of bytes
+ *
+ * Writes the lines back (cache-line granularity) and fences; then, on a
+ * device-DAX mapping whose nvdimm region has a deep_flush attribute in
+ * sysfs (under PMEM_SYS_SYSFS_ROOT), writes 1 to it, and otherwise
+ * msyncs the page-rounded range. A system call: for rare points such as
+ * the end of a checkpoint. Returns 0, or -1 with errno of the failed
+ * write or msync.
+ *
+ * # Safety
+ * `addr` mapped for `n` bytes.
+ */
+int pmem_sys_deep_flush(const void __pmem *addr, size_t n);
+
+/**
+ * pmem_sys_deep_persist - pmem_sys_deep_flush() that also reports
+ * @addr: start, in persistent memory
+ * @n: number of bytes
+ *
+ * pmem_sys_deep_flush(), also returning -1 with errno when an earlier
+ * wmb_pmem() of this thread recorded an msync failure (as
+ * pmem_sys_persist() does).
+ *
+ * # Safety
+ * `addr` mapped for `n` bytes.
+ */
+int pmem_sys_deep_persist(const void __pmem *addr, size_t n);
 
 /**
  * pmem_sys_drain - wmb_pmem() that reports failures

@@ -6,17 +6,56 @@
 #![allow(unsafe_code)]
 
 use crate::Error;
-use crate::engine::{self, ops};
+use crate::arch::Half;
+use crate::engine::{self, Ops, ops};
 use crate::mapping::{self, Granularity, dirty};
 
-/// Runs a store operation with the table in use, choosing the variant the
-/// destination needs: `flush == true` for cache-line memory (and memory
-/// this library did not map), `false` for byte- and page-granular mappings,
-/// whose range is then remembered for `wmb_pmem`'s msync.
-#[inline(always)]
-fn route_store(dst: *mut u8, n: usize, store: impl FnOnce(&'static engine::Ops, bool)) {
+/// Per-call flag: do not drain (no fence, no msync) after the store; a
+/// later [`drain`] or [`wmb_pmem`] does it. PMDK's `PMEM_F_MEM_NODRAIN`.
+pub const F_NODRAIN: u32 = 1;
+/// Per-call flag: non-temporal stores for every whole cache line, and for
+/// the aligned words of partial lines, whatever the size (the threshold is
+/// ignored). No effect in a temporal table (`PMEM_SYS_NO_MOVNT=1`). Wins
+/// over [`F_TEMPORAL`]. PMDK's `PMEM_F_MEM_NONTEMPORAL`.
+pub const F_NONTEMPORAL: u32 = 2;
+/// Per-call flag: ordinary stores only, whatever the size, each line
+/// written back. PMDK's `PMEM_F_MEM_TEMPORAL`.
+pub const F_TEMPORAL: u32 = 4;
+/// Per-call flag: as [`F_NONTEMPORAL`] (write-combining). PMDK's
+/// `PMEM_F_MEM_WC`.
+pub const F_WC: u32 = 8;
+/// Per-call flag: as [`F_TEMPORAL`] (write-back). PMDK's `PMEM_F_MEM_WB`.
+pub const F_WB: u32 = 16;
+/// Per-call flag: no write-back instruction and no drain: the data is
+/// stored (non-temporally only with [`F_NONTEMPORAL`]/[`F_WC`] or above the
+/// no-flush threshold) and left for a later flush or persist of the range.
+/// Page-granular ranges are not remembered for [`wmb_pmem`]'s msync either.
+/// PMDK's `PMEM_F_MEM_NOFLUSH`.
+pub const F_NOFLUSH: u32 = 32;
+/// Every defined per-call flag.
+pub const F_ALL: u32 = F_NODRAIN | F_NONTEMPORAL | F_TEMPORAL | F_WC | F_WB | F_NOFLUSH;
+
+/// Stores into memory that may be byte- or page-granular: looks the
+/// destination up once, picks the half of the snapshot it needs (flushing
+/// for cache-line memory and memory this library did not map, no-flush
+/// for byte- and page-granular mappings, whose range is then remembered
+/// for `wmb_pmem`'s msync), and runs `store` with that half and its
+/// threshold (`nt_from` when the caller forces one). Out of line: the
+/// common case, no such mapping at all, never comes here.
+///
+/// # Safety
+/// `store` is safe to run with either half of `t` on `[dst, dst + n)`.
+#[inline(never)]
+unsafe fn store_routed(
+    t: &'static Ops,
+    dst: *mut u8,
+    n: usize,
+    nt_from: Option<usize>,
+    store: impl FnOnce(&'static Half, usize),
+) {
     let special = mapping::special_granularity(dst as usize);
-    store(ops(), special.is_none());
+    let (half, threshold) = t.half(special.is_none());
+    store(half, nt_from.unwrap_or(threshold));
     if special == Some(Granularity::Page) {
         dirty::record(dst as usize, n);
     }
@@ -34,14 +73,14 @@ pub unsafe fn memcpy_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
     if n == 0 {
         return;
     }
-    // SAFETY: the caller's contract.
-    route_store(dst, n, |t, flush| unsafe {
-        if flush {
-            (t.copy)(dst, src, n)
-        } else {
-            (t.copy_noflush)(dst, src, n)
-        }
-    });
+    let t = ops();
+    if mapping::no_special_mappings() {
+        // SAFETY: the caller's contract. The common case ends in this
+        // tail call.
+        return unsafe { (t.flushing.copy)(dst, src, n, t.threshold) };
+    }
+    // SAFETY: the caller's contract, for either half.
+    unsafe { store_routed(t, dst, n, None, |h, thr| (h.copy)(dst, src, n, thr)) }
 }
 
 /// Overlap-safe [`memcpy_to_pmem`].
@@ -53,14 +92,13 @@ pub unsafe fn memmove_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
     if n == 0 {
         return;
     }
-    // SAFETY: the caller's contract.
-    route_store(dst, n, |t, flush| unsafe {
-        if flush {
-            (t.r#move)(dst, src, n)
-        } else {
-            (t.move_noflush)(dst, src, n)
-        }
-    });
+    let t = ops();
+    if mapping::no_special_mappings() {
+        // SAFETY: the caller's contract.
+        return unsafe { (t.flushing.r#move)(dst, src, n, t.threshold) };
+    }
+    // SAFETY: the caller's contract, for either half.
+    unsafe { store_routed(t, dst, n, None, |h, thr| (h.r#move)(dst, src, n, thr)) }
 }
 
 /// Fills `n` bytes with `c` and writes them back; not fenced.
@@ -72,14 +110,13 @@ pub unsafe fn memset_pmem(dst: *mut u8, c: u8, n: usize) {
     if n == 0 {
         return;
     }
-    // SAFETY: the caller's contract.
-    route_store(dst, n, |t, flush| unsafe {
-        if flush {
-            (t.set)(dst, c, n)
-        } else {
-            (t.set_noflush)(dst, c, n)
-        }
-    });
+    let t = ops();
+    if mapping::no_special_mappings() {
+        // SAFETY: the caller's contract.
+        return unsafe { (t.flushing.set)(dst, c, n, t.threshold) };
+    }
+    // SAFETY: the caller's contract, for either half.
+    unsafe { store_routed(t, dst, n, None, |h, thr| (h.set)(dst, c, n, thr)) }
 }
 
 /// Zeroes `n` bytes of persistent memory (kernel 4.4's `clear_pmem`).
@@ -90,6 +127,153 @@ pub unsafe fn memset_pmem(dst: *mut u8, c: u8, n: usize) {
 pub unsafe fn clear_pmem(dst: *mut u8, n: usize) {
     // SAFETY: the caller's contract.
     unsafe { memset_pmem(dst, 0, n) }
+}
+
+/// The `EINVAL` of a flags argument with bits this library does not define.
+fn check_flags(call: &str, flags: u32) -> Result<(), Error> {
+    if flags & !F_ALL == 0 {
+        Ok(())
+    } else {
+        Err(Error::new(
+            libc::EINVAL,
+            call,
+            format_args!("flags {flags:#x}"),
+            format_args!(
+                "unknown bits {:#x} (defined: NODRAIN 1, NONTEMPORAL 2, TEMPORAL 4, WC 8, WB 16, NOFLUSH 32)",
+                flags & !F_ALL
+            ),
+        ))
+    }
+}
+
+/// The non-temporal threshold the flags force, if any.
+#[inline(always)]
+fn forced_nt_from(flags: u32) -> Option<usize> {
+    if flags & (F_NONTEMPORAL | F_WC) != 0 {
+        Some(0)
+    } else if flags & (F_TEMPORAL | F_WB) != 0 {
+        Some(usize::MAX)
+    } else {
+        None
+    }
+}
+
+/// A store with per-call flags, every defined bit honoured and any other
+/// bit ignored; then the drain unless NODRAIN or NOFLUSH.
+///
+/// # Safety
+/// `store` is safe to run with either half of the snapshot on
+/// `[dst, dst + n)`.
+unsafe fn store_flags(
+    dst: *mut u8,
+    n: usize,
+    flags: u32,
+    store: impl FnOnce(&'static Half, usize),
+) -> Result<(), Error> {
+    let t = engine::resolved();
+    if flags & F_NOFLUSH != 0 {
+        if n != 0 {
+            let (half, threshold) = t.half(false);
+            store(half, forced_nt_from(flags).unwrap_or(threshold));
+        }
+        return Ok(());
+    }
+    if n != 0 {
+        // SAFETY: the caller's contract.
+        unsafe { store_routed(t, dst, n, forced_nt_from(flags), store) };
+    }
+    if flags & F_NODRAIN != 0 {
+        Ok(())
+    } else {
+        drain()
+    }
+}
+
+/// [`memcpy_to_pmem`] with per-call flags ([`F_NODRAIN`], [`F_NONTEMPORAL`],
+/// [`F_TEMPORAL`], [`F_WC`], [`F_WB`], [`F_NOFLUSH`]); drains (fence, and
+/// msync of page-granular ranges) unless NODRAIN or NOFLUSH. `Err` with
+/// `EINVAL` for an undefined flag bit (nothing is stored), or the drain's
+/// msync error.
+///
+/// # Safety
+/// As [`memcpy_to_pmem`].
+pub unsafe fn memcpy_flags(
+    dst: *mut u8,
+    src: *const u8,
+    n: usize,
+    flags: u32,
+) -> Result<(), Error> {
+    check_flags("pmem_sys_memcpy_flags", flags)?;
+    // SAFETY: the caller's contract.
+    unsafe { memcpy_flags_unchecked_bits(dst, src, n, flags) }
+}
+
+/// [`memcpy_flags`] ignoring undefined flag bits, as PMDK does (for the
+/// compatibility layer).
+///
+/// # Safety
+/// As [`memcpy_to_pmem`].
+pub unsafe fn memcpy_flags_unchecked_bits(
+    dst: *mut u8,
+    src: *const u8,
+    n: usize,
+    flags: u32,
+) -> Result<(), Error> {
+    // SAFETY: the caller's contract, for either half.
+    unsafe { store_flags(dst, n, flags, |h, thr| (h.copy)(dst, src, n, thr)) }
+}
+
+/// [`memmove_to_pmem`] with per-call flags, as [`memcpy_flags`].
+///
+/// # Safety
+/// As [`memmove_to_pmem`].
+pub unsafe fn memmove_flags(
+    dst: *mut u8,
+    src: *const u8,
+    n: usize,
+    flags: u32,
+) -> Result<(), Error> {
+    check_flags("pmem_sys_memmove_flags", flags)?;
+    // SAFETY: the caller's contract.
+    unsafe { memmove_flags_unchecked_bits(dst, src, n, flags) }
+}
+
+/// [`memmove_flags`] ignoring undefined flag bits.
+///
+/// # Safety
+/// As [`memmove_to_pmem`].
+pub unsafe fn memmove_flags_unchecked_bits(
+    dst: *mut u8,
+    src: *const u8,
+    n: usize,
+    flags: u32,
+) -> Result<(), Error> {
+    // SAFETY: the caller's contract, for either half.
+    unsafe { store_flags(dst, n, flags, |h, thr| (h.r#move)(dst, src, n, thr)) }
+}
+
+/// [`memset_pmem`] with per-call flags, as [`memcpy_flags`].
+///
+/// # Safety
+/// As [`memset_pmem`].
+pub unsafe fn memset_flags(dst: *mut u8, c: u8, n: usize, flags: u32) -> Result<(), Error> {
+    check_flags("pmem_sys_memset_flags", flags)?;
+    // SAFETY: the caller's contract.
+    unsafe { memset_flags_unchecked_bits(dst, c, n, flags) }
+}
+
+/// [`memset_flags`] ignoring undefined flag bits.
+///
+/// # Safety
+/// As [`memset_pmem`].
+pub unsafe fn memset_flags_unchecked_bits(
+    dst: *mut u8,
+    c: u8,
+    n: usize,
+    flags: u32,
+) -> Result<(), Error> {
+    // SAFETY: the caller's contract, for either half.
+    unsafe { store_flags(dst, n, flags, |h, thr| (h.set)(dst, c, n, thr)) }
 }
 
 /// Writes back a range written with ordinary stores (kernel 4.5's
@@ -139,7 +323,7 @@ pub unsafe fn arch_invalidate_pmem(addr: *const u8, n: usize) {
 #[inline]
 pub unsafe fn memcpy_from_pmem(dst: *mut u8, src: *const u8, n: usize) -> i32 {
     // SAFETY: the caller's contract.
-    if unsafe { crate::fault::copy_mc(dst, src, n) } == 0 {
+    if unsafe { copy_mc(dst, src, n) } == 0 {
         0
     } else {
         // SAFETY: the calling thread's errno slot.
@@ -156,8 +340,8 @@ pub unsafe fn memcpy_from_pmem(dst: *mut u8, src: *const u8, n: usize) -> i32 {
 /// As [`memcpy_from_pmem`].
 #[inline]
 pub unsafe fn copy_mc(dst: *mut u8, src: *const u8, n: usize) -> usize {
-    // SAFETY: the caller's contract.
-    unsafe { crate::fault::copy_mc(dst, src, n) }
+    // SAFETY: the caller's contract; the snapshot's routine runs on this CPU.
+    unsafe { crate::fault::copy_mc(&engine::resolved().guarded, dst, src, n) }
 }
 
 /// The `EIO` of a guarded copy that stopped at `side + off`.
@@ -183,7 +367,7 @@ pub unsafe fn memcpy_from_pmem_checked(
     n: usize,
 ) -> Result<(), Error> {
     // SAFETY: the caller's contract.
-    match unsafe { crate::fault::copy_mc(dst, src, n) } {
+    match unsafe { copy_mc(dst, src, n) } {
         0 => Ok(()),
         left => Err(bus_error("memcpy_from_pmem", "src", src, n - left, n)),
     }
@@ -202,10 +386,24 @@ pub unsafe fn memcpy_from_pmem_checked(
 /// `src` readable and `dst` writable for `n` bytes, except for destination
 /// pages that raise `SIGBUS`; no overlap.
 pub unsafe fn memcpy_to_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -> Result<(), Error> {
-    // SAFETY: the caller's contract; `memcpy_to_pmem` has the contract
-    // `copy_checked` asks of its copy function.
-    unsafe { crate::fault::copy_checked(dst, src, n, memcpy_to_pmem) }
+    // SAFETY: the caller's contract.
+    unsafe { copy_checked(dst, src, n) }
         .map_err(|off| bus_error("memcpy_to_pmem_checked", "dst", dst, off, n))
+}
+
+/// The checked copy: `Err(offset)` where it stopped.
+///
+/// # Safety
+/// As [`memcpy_to_pmem_checked`].
+pub(crate) unsafe fn copy_checked(dst: *mut u8, src: *const u8, n: usize) -> Result<(), usize> {
+    let t = engine::resolved();
+    // SAFETY: the caller's contract; the closure stores as
+    // `memcpy_to_pmem` does, with the same snapshot as the probes.
+    unsafe {
+        crate::fault::copy_checked(&t.guarded, dst, src, n, |d, s, len| {
+            store_routed(t, d, len, None, |h, thr| (h.copy)(d, s, len, thr))
+        })
+    }
 }
 
 /// [`memset_pmem`] that survives a faulting destination, as
@@ -215,10 +413,15 @@ pub unsafe fn memcpy_to_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -> 
 /// # Safety
 /// `dst` writable for `n` bytes, except for pages that raise `SIGBUS`.
 pub unsafe fn memset_pmem_checked(dst: *mut u8, c: u8, n: usize) -> Result<(), Error> {
-    // SAFETY: the caller's contract; `memset_pmem` has the contract
-    // `set_checked` asks of its fill function.
-    unsafe { crate::fault::set_checked(dst, c, n, memset_pmem) }
-        .map_err(|off| bus_error("memset_pmem_checked", "dst", dst, off, n))
+    let t = engine::resolved();
+    // SAFETY: the caller's contract; the closure fills as `memset_pmem`
+    // does, with the same snapshot as the probes.
+    unsafe {
+        crate::fault::set_checked(&t.guarded, dst, c, n, |d, c, len| {
+            store_routed(t, d, len, None, |h, thr| (h.set)(d, c, len, thr))
+        })
+    }
+    .map_err(|off| bus_error("memset_pmem_checked", "dst", dst, off, n))
 }
 
 /// The fence: makes every earlier `memcpy_to_pmem`, `clear_pmem`,
@@ -248,20 +451,22 @@ pub fn drain() -> Result<(), Error> {
 /// `addr` is mapped for `n` bytes.
 pub unsafe fn persist(addr: *const u8, n: usize) -> Result<(), Error> {
     let pending = dirty::take_pending();
+    let t = ops();
     let now = match mapping::special_granularity(addr as usize) {
         Some(Granularity::Page) if n != 0 => {
             mapping::msync_range("pmem_sys_persist", addr as usize, n)
         }
         Some(_) => {
             // SAFETY: no preconditions.
-            unsafe { (ops().fence)() };
+            unsafe { (t.fence)() };
             Ok(())
         }
         None => {
-            // SAFETY: the caller's contract.
+            // SAFETY: the caller's contract; flush and fence come from the
+            // same snapshot.
             unsafe {
-                (ops().flush)(addr, n);
-                (ops().fence)();
+                (t.flush)(addr, n);
+                (t.fence)();
             }
             Ok(())
         }
@@ -270,6 +475,51 @@ pub unsafe fn persist(addr: *const u8, n: usize) -> Result<(), Error> {
         Some(e) => Err(e),
         None => now,
     }
+}
+
+/// Makes `[addr, addr + n)` durable beyond the memory controller's queues:
+/// writes the lines back (on cache-line-granular memory), fences, and
+/// then, on a device-DAX mapping whose nvdimm region has a `deep_flush`
+/// attribute in sysfs (under `PMEM_SYS_SYSFS_ROOT`), writes `1` to it;
+/// otherwise msyncs the page-rounded range (for a file on a DAX
+/// filesystem the kernel then flushes the region too). `Err` with the
+/// errno of the failed write or msync. Slow (a system call): for rare
+/// points such as the end of a checkpoint.
+///
+/// # Safety
+/// `addr` is mapped for `n` bytes.
+pub unsafe fn deep_flush(addr: *const u8, n: usize) -> Result<(), Error> {
+    // SAFETY: the caller's contract.
+    unsafe { deep("pmem_sys_deep_flush", addr, n) }
+}
+
+/// [`deep_flush`], also reporting an msync failure a void [`wmb_pmem`] of
+/// this thread recorded (as [`persist`] does).
+///
+/// # Safety
+/// `addr` is mapped for `n` bytes.
+pub unsafe fn deep_persist(addr: *const u8, n: usize) -> Result<(), Error> {
+    let pending = dirty::take_pending();
+    // SAFETY: the caller's contract.
+    let now = unsafe { deep("pmem_sys_deep_persist", addr, n) };
+    match pending {
+        Some(e) => Err(e),
+        None => now,
+    }
+}
+
+/// # Safety
+/// `addr` is mapped for `n` bytes.
+unsafe fn deep(call: &str, addr: *const u8, n: usize) -> Result<(), Error> {
+    let t = ops();
+    // SAFETY: the caller's contract; flush and fence from one snapshot.
+    unsafe {
+        if n != 0 && mapping::special_granularity(addr as usize).is_none() {
+            (t.flush)(addr, n);
+        }
+        (t.fence)();
+    }
+    mapping::deep_sync(call, addr as usize, n)
 }
 
 /// True where this CPU can make stores durable by flush and fence.

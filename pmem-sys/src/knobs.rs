@@ -1,11 +1,16 @@
 //! What the user forced: the `PMEM_SYS_*` settings, read once from the
-//! environment and changeable at run time with [`set_option`].
+//! environment and changeable at run time (`crate::engine::set_option`).
+//!
+//! Plain data: parsing, the environment, the values in force and their
+//! history for [`report`]. This module knows nothing of the engine: the
+//! engine selects from the knobs while holding their lock ([`read`],
+//! [`update`]), so a selection always matches the knobs it was made from.
 //!
 //! Every `PMEM_SYS_NO_*` knob has one polarity: `1` disables that feature,
 //! `0` (or unset) leaves it to the CPU. A malformed value is ignored and
 //! kept in [`report`], never a crash.
 
-use crate::Granularity;
+use crate::granularity::Granularity;
 use std::sync::Mutex;
 
 /// The knobs in force.
@@ -98,9 +103,9 @@ impl Knobs {
         Ok(())
     }
 
-    /// The value of `name` in force, written as in the environment; `None`
-    /// for an unknown name. Unset string knobs read as "" (the threshold
-    /// reads as the threshold in force).
+    /// The value of `name` as set, written as in the environment; `None`
+    /// for an unknown name. Unset string knobs and an unset threshold read
+    /// as "" (`crate::engine::get_option` reads the threshold in force).
     pub fn get(&self, name: &str) -> Option<String> {
         let b = |on: bool| if on { "1" } else { "0" }.to_owned();
         Some(match name {
@@ -109,7 +114,9 @@ impl Knobs {
             "PMEM_SYS_NO_MOVNT" => b(self.no_movnt),
             "PMEM_SYS_NO_CLWB" => b(self.no_clwb),
             "PMEM_SYS_NO_CLFLUSHOPT" => b(self.no_clflushopt),
-            "PMEM_SYS_MOVNT_THRESHOLD" => crate::engine::movnt_threshold().to_string(),
+            "PMEM_SYS_MOVNT_THRESHOLD" => self
+                .movnt_threshold
+                .map_or(String::new(), |t| t.to_string()),
             "PMEM_SYS_FORCE_GRANULARITY" => self
                 .force_granularity
                 .map_or(String::new(), |g| g.name().to_owned()),
@@ -169,28 +176,33 @@ pub fn current() -> Knobs {
     with_state(|s| s.knobs.clone())
 }
 
-/// Sets a knob at run time, as if `name=value` had been in the environment
-/// (`None` restores the default), and re-selects the engine. The change is
-/// atomic: a call in flight finishes on the table it started with.
-pub fn set_option(name: &str, value: Option<&str>) -> Result<(), KnobError> {
+/// Runs `f` on the knobs in force while holding their lock: a selection
+/// made inside cannot race with [`update`].
+pub(crate) fn read<T>(f: impl FnOnce(&Knobs) -> T) -> T {
+    with_state(|s| f(&s.knobs))
+}
+
+/// Sets `name` from `value` (as if `name=value` had been in the
+/// environment; `None` restores the default) and hands the new knobs to
+/// `apply`, all under the knobs' lock. The knobs change only if both the
+/// value parses and `apply` succeeds.
+pub(crate) fn update(
+    name: &str,
+    value: Option<&str>,
+    apply: impl FnOnce(&Knobs) -> Result<(), KnobError>,
+) -> Result<(), KnobError> {
     with_state(|s| {
         let mut k = s.knobs.clone();
         k.set(name, value)?;
+        apply(&k)?;
         s.knobs = k;
         let static_name = NAMES.iter().find(|n| **n == name).copied().unwrap_or("?");
         if !s.set_at_run_time.contains(&static_name) {
             s.set_at_run_time.push(static_name);
         }
         s.malformed.retain(|m| !m.starts_with(&format!("{name}=")));
-        crate::engine::dispatch::reselect(&s.knobs);
         Ok(())
     })
-}
-
-/// The value in force for `name`, or `None` for an unknown name.
-pub fn get_option(name: &str) -> Option<String> {
-    let k = current();
-    k.get(name)
 }
 
 /// One line per knob that differs from its default, then one per ignored
@@ -200,7 +212,10 @@ pub fn report() -> String {
         let default = Knobs::default();
         let mut lines = Vec::new();
         for name in NAMES {
-            let (ours, def) = (s.knobs.get_raw(name), default.get_raw(name));
+            let (ours, def) = (
+                s.knobs.get(name).unwrap_or_default(),
+                default.get(name).unwrap_or_default(),
+            );
             if ours != def {
                 let how = if s.set_at_run_time.contains(&name) {
                     "set at run time"
@@ -213,18 +228,6 @@ pub fn report() -> String {
         lines.extend(s.malformed.iter().cloned());
         lines.join("\n")
     })
-}
-
-impl Knobs {
-    /// Like [`Knobs::get`], but the threshold reads as set ("" when unset).
-    fn get_raw(&self, name: &str) -> String {
-        if name == "PMEM_SYS_MOVNT_THRESHOLD" {
-            return self
-                .movnt_threshold
-                .map_or(String::new(), |t| t.to_string());
-        }
-        self.get(name).unwrap_or_default()
-    }
 }
 
 #[cfg(test)]

@@ -109,13 +109,16 @@ pub mod capi;
 pub mod engine;
 mod error;
 pub mod fault;
+mod granularity;
 pub mod knobs;
 pub mod mapping;
 #[cfg(feature = "record")]
 pub mod oracle;
 pub mod record;
+pub mod trace;
 
 pub use api::*;
+pub use engine::{get_option, set_option};
 pub use error::{Error, Result};
 pub use mapping::{Granularity, MapFlags};
 

@@ -76,10 +76,10 @@ unsafe fn record(t: &Ops, op: Op, dst: *mut u8, src: *const u8, fill: u8, n: usi
     // SAFETY: the caller's contract.
     unsafe {
         match op {
-            Op::Copy => (t.copy)(dst, src, n),
-            Op::CopyNoFlush => (t.copy_noflush)(dst, src, n),
-            Op::Set => (t.set)(dst, fill, n),
-            Op::SetNoFlush => (t.set_noflush)(dst, fill, n),
+            Op::Copy => t.copy(dst, src, n),
+            Op::CopyNoFlush => t.copy_noflush(dst, src, n),
+            Op::Set => t.set(dst, fill, n),
+            Op::SetNoFlush => t.set_noflush(dst, fill, n),
         }
         (t.fence)();
     }

@@ -210,7 +210,11 @@ fn the_count_is_exact_wherever_the_fault_falls() {
         fault::set_streaming_threshold(0);
         println!("streaming stores from 0 bytes");
     }
-    println!("guarded routine: {}", fault::routine());
+    println!(
+        "guarded routine: {} ({})",
+        pmem_sys::engine::resolved().guarded.kind.name(),
+        pmem_sys::implementation()
+    );
     let t = Truncated::new();
     let mut buf = vec![0u8; 6000 + 64];
     for misalign in [0usize, 1, 31] {

@@ -279,19 +279,19 @@ impl Runner {
             let s = p.add(s_off);
             trace::start();
             match op {
-                Op::Copy => (t.copy)(d, p.add(copy_src), n),
-                Op::CopyNoFlush => (t.copy_noflush)(d, p.add(copy_src), n),
-                Op::Set => (t.set)(d, fill, n),
-                Op::SetNoFlush => (t.set_noflush)(d, fill, n),
-                Op::MoveDown | Op::MoveUp => (t.r#move)(d, s, n),
-                Op::MoveNoFlushDown | Op::MoveNoFlushUp => (t.move_noflush)(d, s, n),
+                Op::Copy => t.copy(d, p.add(copy_src), n),
+                Op::CopyNoFlush => t.copy_noflush(d, p.add(copy_src), n),
+                Op::Set => t.set(d, fill, n),
+                Op::SetNoFlush => t.set_noflush(d, fill, n),
+                Op::MoveDown | Op::MoveUp => t.r#move(d, s, n),
+                Op::MoveNoFlushDown | Op::MoveNoFlushUp => t.move_noflush(d, s, n),
                 Op::MoveSelf => {
                     trace::note_store(d, n);
-                    (t.r#move)(d, d, n)
+                    t.r#move(d, d, n)
                 }
                 Op::MoveNoFlushSelf => {
                     trace::note_store(d, n);
-                    (t.move_noflush)(d, d, n)
+                    t.move_noflush(d, d, n)
                 }
                 Op::Flush => {
                     trace::note_store(d, n);

@@ -292,7 +292,7 @@ fn every_mutation_of_real_records_is_caught() {
             trace::start();
             // SAFETY: d..d+n and src..src+n lie in their buffers (off + n <= 1024, n <= 512).
             unsafe {
-                (t.copy)(d, src.as_ptr(), n);
+                t.copy(d, src.as_ptr(), n);
                 (t.fence)();
             }
             let real = trace::take();

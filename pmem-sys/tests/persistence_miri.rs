@@ -57,7 +57,7 @@ fn noflush_leaves_are_exact_at_every_alignment() {
                 let src: Vec<u8> = (0..n).map(|i| (i * 7 + off) as u8).collect();
                 let mut dst = vec![0xccu8; off + n];
                 // SAFETY: dst has off + n bytes, src n; separate allocations.
-                unsafe { (t.copy_noflush)(dst.as_mut_ptr().add(off), src.as_ptr(), n) };
+                unsafe { t.copy_noflush(dst.as_mut_ptr().add(off), src.as_ptr(), n) };
                 assert_eq!(&dst[off..], &src[..], "{} copy off {off} n {n}", t.name);
                 assert!(
                     dst[..off].iter().all(|&b| b == 0xcc),
@@ -66,7 +66,7 @@ fn noflush_leaves_are_exact_at_every_alignment() {
                 );
 
                 // SAFETY: as above, one buffer.
-                unsafe { (t.set_noflush)(dst.as_mut_ptr().add(off), 0x5a, n) };
+                unsafe { t.set_noflush(dst.as_mut_ptr().add(off), 0x5a, n) };
                 assert!(
                     dst[off..].iter().all(|&b| b == 0x5a),
                     "{} set off {off} n {n}",
@@ -86,7 +86,7 @@ fn noflush_leaves_are_exact_at_every_alignment() {
                     };
                     want.copy_within(s..s + n, d);
                     // SAFETY: both ranges lie inside buf; the move is overlap-safe.
-                    unsafe { (t.move_noflush)(buf.as_mut_ptr().add(d), buf.as_ptr().add(s), n) };
+                    unsafe { t.move_noflush(buf.as_mut_ptr().add(d), buf.as_ptr().add(s), n) };
                     assert_eq!(buf, want, "{} move off {off} n {n} down {down}", t.name);
                 }
             }

@@ -9,9 +9,10 @@
 //! Run with `cargo test -p pmem-sys --release --features record --test persistence_routing`.
 #![cfg(feature = "record")]
 
+use pmem_sys::engine::knobs;
 use pmem_sys::engine::trace;
 use pmem_sys::oracle::{self, Checker, Rule};
-use pmem_sys::{Granularity, MapFlags, knobs, mapping};
+use pmem_sys::{Granularity, MapFlags, mapping};
 
 const SIZE: usize = 256 * 1024;
 

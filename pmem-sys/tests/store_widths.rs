@@ -33,13 +33,13 @@ fn aligned_destinations_see_only_whole_aligned_words() {
                     unsafe {
                         let d = dst.as_mut_ptr().add(base + doff);
                         match op {
-                            0 => (t.copy)(d, src.as_ptr(), len),
-                            1 => (t.set)(d, 0x33, len),
-                            2 => (t.r#move)(d, src.as_ptr(), len),
+                            0 => t.copy(d, src.as_ptr(), len),
+                            1 => t.set(d, 0x33, len),
+                            2 => t.r#move(d, src.as_ptr(), len),
                             // Overlapping, both directions.
                             _ => {
-                                (t.r#move)(d, d.add(8), len.min(4096 + 256 - base - doff - 8));
-                                (t.r#move)(d.add(8), d, len.min(4096 + 256 - base - doff - 8));
+                                t.r#move(d, d.add(8), len.min(4096 + 256 - base - doff - 8));
+                                t.r#move(d.add(8), d, len.min(4096 + 256 - base - doff - 8));
                             }
                         }
                     }

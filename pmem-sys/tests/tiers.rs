@@ -149,12 +149,12 @@ fn check_one(
             let d = dst.start().add(d_at);
             let s = src.start().add(s_at);
             match op {
-                Op::Copy => (t.copy)(d, s, len),
-                Op::CopyNoFlush => (t.copy_noflush)(d, s, len),
-                Op::Move => (t.r#move)(d, s, len),
-                Op::MoveNoFlush => (t.move_noflush)(d, s, len),
-                Op::Set => (t.set)(d, 0x5C, len),
-                Op::SetNoFlush => (t.set_noflush)(d, 0x5C, len),
+                Op::Copy => t.copy(d, s, len),
+                Op::CopyNoFlush => t.copy_noflush(d, s, len),
+                Op::Move => t.r#move(d, s, len),
+                Op::MoveNoFlush => t.move_noflush(d, s, len),
+                Op::Set => t.set(d, 0x5C, len),
+                Op::SetNoFlush => t.set_noflush(d, 0x5C, len),
             }
             (t.fence)();
         }
@@ -269,7 +269,7 @@ fn move_overlapping_both_directions_every_tier() {
                         // SAFETY: both ranges inside the accessible buffer.
                         unsafe {
                             let p = buf.start();
-                            (t.r#move)(p.add(d), p.add(s), len);
+                            t.r#move(p.add(d), p.add(s), len);
                             (t.fence)();
                         }
                         assert!(
@@ -309,7 +309,9 @@ fn move_overlapping_large_every_tier() {
     for t in tables("large overlapping move") {
         let mut buf = Fenced::new(BIG + (1 << 20) + 4096);
         for (shift, base, forward) in [(64, 0, true), (4097, 13, false), (1 << 20, 7, true)] {
-            for mv in [t.r#move, t.move_noflush] {
+            let moves: [unsafe fn(&Ops, *mut u8, *const u8, usize); 2] =
+                [Ops::r#move, Ops::move_noflush];
+            for mv in moves {
                 let (s, d) = if forward {
                     (base + shift, base)
                 } else {
@@ -323,7 +325,7 @@ fn move_overlapping_large_every_tier() {
                 // SAFETY: both ranges inside the accessible buffer.
                 unsafe {
                     let p = buf.start();
-                    mv(p.add(d), p.add(s), len);
+                    mv(t, p.add(d), p.add(s), len);
                     (t.fence)();
                 }
                 assert!(

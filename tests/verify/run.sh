@@ -44,6 +44,7 @@ if wanted checker; then
     leg "persistence checker (release, feature record)"
     if $CARGO test -p pmem-sys --release --features record \
         --test persistence --test persistence_broken --test persistence_dispatch --test persistence_routing \
+        --test persistence_flags \
         -- --nocapture --test-threads=1; then
         pass "persistence checker, broken records, dispatch coverage, routing by granularity"
     else

@@ -78,12 +78,12 @@ fuzz_target!(|input: Input| {
         // never overlap; move is overlap-safe by contract.
         unsafe {
             match s.kind {
-                Kind::Copy => (t.copy)(p.add(dst), source.as_ptr().add(src), len),
-                Kind::CopyNoFlush => (t.copy_noflush)(p.add(dst), source.as_ptr().add(src), len),
-                Kind::Move => (t.r#move)(p.add(dst), p.add(src), len),
-                Kind::MoveNoFlush => (t.move_noflush)(p.add(dst), p.add(src), len),
-                Kind::Set => (t.set)(p.add(dst), s.byte, len),
-                Kind::SetNoFlush => (t.set_noflush)(p.add(dst), s.byte, len),
+                Kind::Copy => t.copy(p.add(dst), source.as_ptr().add(src), len),
+                Kind::CopyNoFlush => t.copy_noflush(p.add(dst), source.as_ptr().add(src), len),
+                Kind::Move => t.r#move(p.add(dst), p.add(src), len),
+                Kind::MoveNoFlush => t.move_noflush(p.add(dst), p.add(src), len),
+                Kind::Set => t.set(p.add(dst), s.byte, len),
+                Kind::SetNoFlush => t.set_noflush(p.add(dst), s.byte, len),
                 Kind::Flush => (t.flush)(p.add(dst), len),
                 Kind::Invalidate => (t.invalidate)(p.add(dst), len),
             }

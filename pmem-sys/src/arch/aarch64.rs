@@ -8,12 +8,13 @@
 //! cache maintenance instruction is only guaranteed complete after a DSB,
 //! so the fence is `DSB SY`; a DMB would order it but not wait for it.
 //!
-//! Not built or run on this project's CI machines (x86_64 only): written to
-//! the manual, untested on hardware.
+//! Not built or run on this project's CI machines (x86_64 only, and no
+//! aarch64 Rust target is installed here, so this file is not even
+//! compiled): written to the manual, untested on hardware.
 
+use super::algo::Flush;
 use super::portable::Words;
-use crate::engine::algo::Flush;
-use crate::engine::{CopyTier, FlushKind, Ops};
+use super::{CopyTier, FlushKind, Table};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The smallest data cache line, from CTR_EL0.DminLine (log2 of words).
@@ -34,49 +35,47 @@ fn line_size() -> usize {
     l
 }
 
-pub(crate) struct DcCvap;
-pub(crate) struct DcCvac;
+/// A data-cache maintenance instruction by virtual address, emitted with
+/// inline assembly (the same shape as x86_64's `asm_flush!`).
+macro_rules! dc_flush {
+    ($(#[$doc:meta])* $name:ident, $insn:literal) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
 
-impl Flush for DcCvap {
-    const ACTIVE: bool = true;
-    #[inline(always)]
-    fn line_size() -> usize {
-        line_size()
-    }
-    #[inline(always)]
-    unsafe fn flush_line(p: *const u8) {
-        // DC CVAP written as its system-instruction encoding (op1=3, CRn=7,
-        // CRm=12, op2=1) so assemblers without FEAT_DPB accept it.
-        core::arch::asm!("sys #3, c7, c12, #1, {}", in(reg) p, options(nostack, preserves_flags));
-    }
+        impl Flush for $name {
+            const ACTIVE: bool = true;
+            #[inline(always)]
+            fn line_size() -> usize {
+                line_size()
+            }
+            #[inline(always)]
+            unsafe fn flush_line(p: *const u8) {
+                // SAFETY: the caller's contract (a mapped address); the
+                // dispatcher runs DC CVAP only where the CPU has FEAT_DPB.
+                unsafe {
+                    core::arch::asm!(concat!($insn, ", {}"), in(reg) p, options(nostack, preserves_flags));
+                }
+            }
+        }
+    };
 }
 
-impl Flush for DcCvac {
-    const ACTIVE: bool = true;
-    #[inline(always)]
-    fn line_size() -> usize {
-        line_size()
-    }
-    #[inline(always)]
-    unsafe fn flush_line(p: *const u8) {
-        core::arch::asm!("dc cvac, {}", in(reg) p, options(nostack, preserves_flags));
-    }
-}
-
-/// Invalidation: clean and invalidate to the point of coherency.
-pub(crate) struct DcCivac;
-
-impl Flush for DcCivac {
-    const ACTIVE: bool = true;
-    #[inline(always)]
-    fn line_size() -> usize {
-        line_size()
-    }
-    #[inline(always)]
-    unsafe fn flush_line(p: *const u8) {
-        core::arch::asm!("dc civac, {}", in(reg) p, options(nostack, preserves_flags));
-    }
-}
+dc_flush!(
+    /// DC CVAP, written as its system-instruction encoding (op1=3, CRn=7,
+    /// CRm=12, op2=1) so assemblers without FEAT_DPB accept it.
+    DcCvap,
+    "sys #3, c7, c12, #1"
+);
+dc_flush!(
+    /// DC CVAC: clean to the point of coherency.
+    DcCvac,
+    "dc cvac"
+);
+dc_flush!(
+    /// Invalidation: clean and invalidate to the point of coherency.
+    DcCivac,
+    "dc civac"
+);
 
 super::fence_leaf!(
     /// DSB SY: waits for every earlier cache maintenance instruction (see
@@ -85,10 +84,12 @@ super::fence_leaf!(
     "dsb sy"
 );
 
-static TEMPORAL_DC_CVAP: Ops = super::ops_table!(#[target_feature(enable = "neon")], Words, false, DcCvap, DcCivac, dsb_fence, "aarch64/temporal+dc-cvap");
-static TEMPORAL_DC_CVAC: Ops = super::ops_table!(#[target_feature(enable = "neon")], Words, false, DcCvac, DcCivac, dsb_fence, "aarch64/temporal+dc-cvac");
+static TEMPORAL_DC_CVAP: Table = super::ops_table!(#[target_feature(enable = "neon")], Words, false, DcCvap, DcCivac, dsb_fence,
+    CopyTier::Temporal, FlushKind::DcCvap, "aarch64/temporal+dc-cvap");
+static TEMPORAL_DC_CVAC: Table = super::ops_table!(#[target_feature(enable = "neon")], Words, false, DcCvac, DcCivac, dsb_fence,
+    CopyTier::Temporal, FlushKind::DcCvac, "aarch64/temporal+dc-cvac");
 
-pub(crate) fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Ops> {
+pub(crate) fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Table> {
     match (copy, flush) {
         (CopyTier::Temporal, FlushKind::DcCvap) => Some(&TEMPORAL_DC_CVAP),
         (CopyTier::Temporal, FlushKind::DcCvac) => Some(&TEMPORAL_DC_CVAC),

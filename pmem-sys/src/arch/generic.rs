@@ -3,21 +3,21 @@
 //! `arch_has_pmem_api()` is false and only page-granular mappings (msync)
 //! are durable.
 
+use super::algo::NoFlush;
 use super::portable::Words;
-use crate::engine::algo::NoFlush;
-use crate::engine::{CopyTier, FlushKind, Ops};
+use super::{CopyTier, FlushKind, Table};
 
 /// # Safety
 /// None; `unsafe` only to fit the table.
 pub(super) unsafe fn fence() {
-    crate::engine::trace::fence();
+    crate::trace::fence();
     core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
 }
 
-static TEMPORAL_NONE: Ops =
-    super::ops_table!(, Words, false, NoFlush, NoFlush, fence, "generic/temporal+none");
+static TEMPORAL_NONE: Table = super::ops_table!(, Words, false, NoFlush, NoFlush, fence,
+    CopyTier::Temporal, FlushKind::None, "generic/temporal+none");
 
-pub(crate) fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Ops> {
+pub(crate) fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Table> {
     match (copy, flush) {
         (CopyTier::Temporal, FlushKind::None) => Some(&TEMPORAL_NONE),
         _ => None,

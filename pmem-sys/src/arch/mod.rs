@@ -1,11 +1,15 @@
-//! How to copy and flush, per instruction set, and nothing else: vector
-//! types, flush instructions and fences, and the tables stamped out from
-//! the generic algorithm in `engine::algo`.
+//! How to copy and flush, per instruction set, and nothing else: the
+//! generic algorithm ([`algo`]) with its vector and flush traits, the
+//! vector types, flush instructions and fences of each instruction set, and
+//! the static tables of leaves stamped out from them. Nothing here knows
+//! about knobs, snapshots or mappings: `crate::engine` depends on this
+//! module, never the reverse.
 
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+pub mod algo;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod generic;
 #[cfg(any(not(target_arch = "x86_64"), feature = "test-tables"))]
@@ -35,7 +39,7 @@ macro_rules! fence_leaf {
         /// # Safety
         /// None; `unsafe` only to fit the table.
         pub(super) unsafe fn $name() {
-            crate::engine::trace::fence();
+            crate::trace::fence();
             // SAFETY: a fence: no operands, no memory of its own touched.
             unsafe { core::arch::asm!($insn, options(nostack, preserves_flags)) }
         }
@@ -44,55 +48,184 @@ macro_rules! fence_leaf {
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) use fence_leaf;
 
+/// The copy half of a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CopyTier {
+    /// x86_64: 64-byte non-temporal stores.
+    Avx512f,
+    /// x86_64: 32-byte non-temporal stores.
+    Avx2,
+    /// x86_64: 16-byte non-temporal stores.
+    Sse2,
+    /// Ordinary stores only, every line written back.
+    Temporal,
+}
+
+/// The flush half of a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FlushKind {
+    /// x86_64 CLWB: write back, line may stay cached.
+    Clwb,
+    /// x86_64 CLFLUSHOPT: write back and evict, weakly ordered.
+    ClflushOpt,
+    /// x86_64 CLFLUSH: write back and evict, ordered with stores.
+    Clflush,
+    /// aarch64 DC CVAP: clean to the point of persistence.
+    DcCvap,
+    /// aarch64 DC CVAC: clean to the point of coherency.
+    DcCvac,
+    /// No flush instruction (portable fallback).
+    None,
+}
+
+impl CopyTier {
+    /// The name used in table names.
+    pub fn name(self) -> &'static str {
+        match self {
+            CopyTier::Avx512f => "avx512f",
+            CopyTier::Avx2 => "avx2",
+            CopyTier::Sse2 => "sse2",
+            CopyTier::Temporal => "temporal",
+        }
+    }
+}
+
+impl FlushKind {
+    /// The name used in table names.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlushKind::Clwb => "clwb",
+            FlushKind::ClflushOpt => "clflushopt",
+            FlushKind::Clflush => "clflush",
+            FlushKind::DcCvap => "dc-cvap",
+            FlushKind::DcCvac => "dc-cvac",
+            FlushKind::None => "none",
+        }
+    }
+}
+
+/// `copy(dst, src, n, nt_from)` and `move(dst, src, n, nt_from)`: stores
+/// of at least `nt_from` bytes take the non-temporal path (in a tier that
+/// has one).
+pub type LeafCopy = unsafe fn(*mut u8, *const u8, usize, usize);
+/// `set(dst, byte, n, nt_from)`.
+pub type LeafSet = unsafe fn(*mut u8, u8, usize, usize);
+/// `flush(addr, n)`.
+pub type RangeFn = unsafe fn(*const u8, usize);
+
+/// The store leaves of one flush behaviour: with the table's write-back
+/// instruction, or without any (byte- and page-granular memory). The
+/// choice between the two halves is made once per call, by the caller.
+#[derive(Debug)]
+pub struct Half {
+    /// Copy, non-overlapping. Not fenced.
+    pub copy: LeafCopy,
+    /// Overlap-safe copy. Not fenced.
+    pub r#move: LeafCopy,
+    /// Fill. Not fenced.
+    pub set: LeafSet,
+}
+
+/// One coherent set of leaves: every function uses the same vector width
+/// and the same flush instruction. Immutable statics.
+///
+/// Every function is `unsafe`: the caller guarantees that the ranges are
+/// mapped and writable (or readable) for `n` bytes, and that the table is
+/// runnable on this CPU.
+#[derive(Debug)]
+pub struct Table {
+    /// `<arch>/<copy>+<flush>`, for example `x86_64/avx2+clwb`.
+    pub name: &'static str,
+    /// The copy tier.
+    pub copy_tier: CopyTier,
+    /// The flush instruction.
+    pub flush_kind: FlushKind,
+    /// The leaves that write back what they store with ordinary stores.
+    pub flushing: Half,
+    /// The same leaves without flush instructions.
+    pub noflush: Half,
+    /// Write back every line of a range (CLWB, CLFLUSHOPT, CLFLUSH, DC CVAP...).
+    pub flush: RangeFn,
+    /// Write back and invalidate every line of a range.
+    pub invalidate: RangeFn,
+    /// Order every earlier flush and non-temporal store before later stores.
+    pub fence: unsafe fn(),
+}
+
 /// Stamps out one table: the leaves of every operation for one vector type,
 /// one flush and one invalidate instruction. The leading attributes (a
 /// `#[target_feature]`) go on every leaf that stores.
 macro_rules! ops_table {
-    ($(#[$leaf:meta])*, $V:ty, $nt:literal, $F:ty, $Inv:ty, $fence:path, $name:expr) => {{
-        use crate::engine::algo::{self, NoFlush};
-        use crate::engine::Ops;
+    ($(#[$leaf:meta])*, $V:ty, $nt:literal, $F:ty, $Inv:ty, $fence:path,
+     $copy_tier:expr, $flush_kind:expr, $name:expr) => {{
+        use crate::arch::algo::{self, NoFlush};
+        use crate::arch::{Half, Table};
 
-        // SAFETY (all leaves): the caller upholds `Ops`' contract (ranges
-        // valid, table runnable on this CPU), which is exactly what the
-        // generic algorithm requires.
+        /// # Safety
+        /// As [`Half::copy`] with this table's flush.
         $(#[$leaf])*
-        unsafe fn copy(d: *mut u8, s: *const u8, n: usize) {
-            algo::copy::<$V, $F, $nt>(d, s, n)
+        unsafe fn copy(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
+            // SAFETY: the caller upholds `Table`'s contract (ranges valid,
+            // table runnable on this CPU), which is what `algo` requires.
+            unsafe { algo::copy::<$V, $F, $nt>(d, s, n, nt_from) }
         }
+        /// # Safety
+        /// As [`Half::copy`], no flush.
         $(#[$leaf])*
-        unsafe fn copy_noflush(d: *mut u8, s: *const u8, n: usize) {
-            algo::copy::<$V, NoFlush, $nt>(d, s, n)
+        unsafe fn copy_noflush(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
+            // SAFETY: as in `copy`.
+            unsafe { algo::copy::<$V, NoFlush, $nt>(d, s, n, nt_from) }
         }
+        /// # Safety
+        /// As [`Half::move`] with this table's flush.
         $(#[$leaf])*
-        unsafe fn r#move(d: *mut u8, s: *const u8, n: usize) {
-            algo::r#move::<$V, $F, $nt>(d, s, n)
+        unsafe fn r#move(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
+            // SAFETY: as in `copy`.
+            unsafe { algo::r#move::<$V, $F, $nt>(d, s, n, nt_from) }
         }
+        /// # Safety
+        /// As [`Half::move`], no flush.
         $(#[$leaf])*
-        unsafe fn move_noflush(d: *mut u8, s: *const u8, n: usize) {
-            algo::r#move::<$V, NoFlush, $nt>(d, s, n)
+        unsafe fn move_noflush(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
+            // SAFETY: as in `copy`.
+            unsafe { algo::r#move::<$V, NoFlush, $nt>(d, s, n, nt_from) }
         }
+        /// # Safety
+        /// As [`Half::set`] with this table's flush.
         $(#[$leaf])*
-        unsafe fn set(d: *mut u8, c: u8, n: usize) {
-            algo::set::<$V, $F, $nt>(d, c, n)
+        unsafe fn set(d: *mut u8, c: u8, n: usize, nt_from: usize) {
+            // SAFETY: as in `copy`.
+            unsafe { algo::set::<$V, $F, $nt>(d, c, n, nt_from) }
         }
+        /// # Safety
+        /// As [`Half::set`], no flush.
         $(#[$leaf])*
-        unsafe fn set_noflush(d: *mut u8, c: u8, n: usize) {
-            algo::set::<$V, NoFlush, $nt>(d, c, n)
+        unsafe fn set_noflush(d: *mut u8, c: u8, n: usize, nt_from: usize) {
+            // SAFETY: as in `copy`.
+            unsafe { algo::set::<$V, NoFlush, $nt>(d, c, n, nt_from) }
         }
+        /// # Safety
+        /// As [`Table::flush`].
         unsafe fn flush(p: *const u8, n: usize) {
-            algo::flush_range::<$F>(p, n)
+            // SAFETY: as in `copy`.
+            unsafe { algo::flush_range::<$F>(p, n) }
         }
+        /// # Safety
+        /// As [`Table::invalidate`].
         unsafe fn invalidate(p: *const u8, n: usize) {
-            algo::flush_range::<$Inv>(p, n)
+            // SAFETY: as in `copy`.
+            unsafe { algo::flush_range::<$Inv>(p, n) }
         }
-        Ops {
+        Table {
             name: $name,
-            copy,
-            copy_noflush,
-            r#move,
-            move_noflush,
-            set,
-            set_noflush,
+            copy_tier: $copy_tier,
+            flush_kind: $flush_kind,
+            flushing: Half { copy, r#move, set },
+            noflush: Half {
+                copy: copy_noflush,
+                r#move: move_noflush,
+                set: set_noflush,
+            },
             flush,
             invalidate,
             fence: $fence,

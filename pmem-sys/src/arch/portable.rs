@@ -18,7 +18,7 @@
 // the test table.
 #![cfg_attr(target_arch = "x86_64", allow(dead_code))]
 
-use crate::engine::algo::Vector;
+use super::algo::Vector;
 use core::ptr;
 
 #[derive(Clone, Copy)]
@@ -57,8 +57,8 @@ pub(crate) use wide::test_tables;
 
 #[cfg(feature = "test-tables")]
 mod wide {
-    use crate::engine::Ops;
-    use crate::engine::algo::Vector;
+    use crate::arch::algo::Vector;
+    use crate::arch::{CopyTier, FlushKind, Table};
     use core::ptr;
 
     /// Eight machine words: one 64-byte vector.
@@ -119,24 +119,26 @@ mod wide {
     }
 
     #[cfg(target_arch = "x86_64")]
-    static TABLES: [Ops; 1] = [super::super::ops_table!(
+    static TABLES: [Table; 1] = [super::super::ops_table!(
         , Wide64, true,
         super::super::x86_64::Clflush, super::super::x86_64::Clflush,
-        super::super::x86_64::sfence, "test/portable64+clflush")];
+        super::super::x86_64::sfence,
+        CopyTier::Avx512f, FlushKind::Clflush, "test/portable64+clflush")];
     #[cfg(target_arch = "aarch64")]
-    static TABLES: [Ops; 1] = [super::super::ops_table!(
+    static TABLES: [Table; 1] = [super::super::ops_table!(
         , Wide64, true,
         super::super::aarch64::DcCvac, super::super::aarch64::DcCivac,
-        super::super::aarch64::dsb_fence, "test/portable64+dc-cvac")];
+        super::super::aarch64::dsb_fence,
+        CopyTier::Avx512f, FlushKind::DcCvac, "test/portable64+dc-cvac")];
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    static TABLES: [Ops; 1] = [super::super::ops_table!(
+    static TABLES: [Table; 1] = [super::super::ops_table!(
         , Wide64, true,
-        crate::engine::algo::NoFlush, crate::engine::algo::NoFlush,
-        super::super::generic::fence, "test/portable64+none")];
+        crate::arch::algo::NoFlush, crate::arch::algo::NoFlush,
+        super::super::generic::fence, CopyTier::Avx512f, FlushKind::None, "test/portable64+none")];
 
     /// The tables only tests use. Each runs on every CPU of its
     /// architecture: the flush is the baseline one (CLFLUSH, DC CVAC).
-    pub(crate) fn test_tables() -> &'static [Ops] {
+    pub(crate) fn test_tables() -> &'static [Table] {
         &TABLES
     }
 }

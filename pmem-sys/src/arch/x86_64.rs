@@ -5,8 +5,8 @@
 //! emitted with inline assembly; the assembler accepts them whatever the
 //! target features, and the dispatcher only runs them where CPUID says so.
 
-use crate::engine::algo::{Flush, LINE, Vector};
-use crate::engine::{CopyTier, FlushKind, Ops};
+use super::algo::{Flush, LINE, Vector};
+use super::{CopyTier, FlushKind, Table};
 use core::arch::x86_64::*;
 
 /// One vector type over its four intrinsics. The methods are only ever
@@ -21,24 +21,30 @@ macro_rules! vector {
             const WIDTH: usize = $width;
             #[inline(always)]
             unsafe fn load(p: *const u8) -> Self {
-                $name($load(p.cast()))
+                // SAFETY: the caller's contract; inlined only into leaves with
+                // the instruction set enabled.
+                unsafe { $name($load(p.cast())) }
             }
             #[inline(always)]
             unsafe fn store(p: *mut u8, v: Self) {
-                $store(p.cast(), v.0)
+                // SAFETY: as in `load`.
+                unsafe { $store(p.cast(), v.0) }
             }
             #[inline(always)]
             unsafe fn stream(p: *mut u8, v: Self) {
-                $stream(p.cast(), v.0)
+                // SAFETY: as in `load`.
+                unsafe { $stream(p.cast(), v.0) }
             }
             #[inline(always)]
             unsafe fn splat(b: u8) -> Self {
-                $name($splat(b as i8))
+                // SAFETY: as in `load`.
+                $name(unsafe { $splat(b as i8) })
             }
             #[inline(always)]
             unsafe fn stream_word(p: *mut u8, v: u64) {
                 // MOVNTI: SSE2, so present in every tier.
-                _mm_stream_si64(p.cast(), v as i64)
+                // SAFETY: the caller's contract.
+                unsafe { _mm_stream_si64(p.cast(), v as i64) }
             }
         }
     };
@@ -85,7 +91,11 @@ macro_rules! asm_flush {
             }
             #[inline(always)]
             unsafe fn flush_line(p: *const u8) {
-                core::arch::asm!(concat!($insn, " [{}]"), in(reg) p, options(nostack, preserves_flags));
+                // SAFETY: the caller's contract (a mapped address); the
+                // dispatcher runs this only where CPUID reports it.
+                unsafe {
+                    core::arch::asm!(concat!($insn, " [{}]"), in(reg) p, options(nostack, preserves_flags));
+                }
             }
         }
     };
@@ -108,27 +118,27 @@ super::fence_leaf!(
 /// CLFLUSHOPT in the CLFLUSHOPT table and CLFLUSH elsewhere: a CPU with
 /// CLWB is not promised CLFLUSHOPT, and CLFLUSH always exists.
 macro_rules! copy_tier {
-    ($feature:literal, $V:ty, $nt:literal, $copy:literal) => {
+    ($feature:literal, $V:ty, $nt:literal, $tier:expr, $copy:literal) => {
         [
             ops_table!(#[target_feature(enable = $feature)], $V, $nt, Clwb, Clflush, sfence,
-                       concat!("x86_64/", $copy, "+clwb")),
+                       $tier, FlushKind::Clwb, concat!("x86_64/", $copy, "+clwb")),
             ops_table!(#[target_feature(enable = $feature)], $V, $nt, ClflushOpt, ClflushOpt, sfence,
-                       concat!("x86_64/", $copy, "+clflushopt")),
+                       $tier, FlushKind::ClflushOpt, concat!("x86_64/", $copy, "+clflushopt")),
             ops_table!(#[target_feature(enable = $feature)], $V, $nt, Clflush, Clflush, sfence,
-                       concat!("x86_64/", $copy, "+clflush")),
+                       $tier, FlushKind::Clflush, concat!("x86_64/", $copy, "+clflush")),
         ]
     };
 }
 use super::ops_table;
 
-static AVX512F: [Ops; 3] = copy_tier!("avx512f", Avx512, true, "avx512f");
-static AVX2: [Ops; 3] = copy_tier!("avx2", Avx2, true, "avx2");
-static SSE2: [Ops; 3] = copy_tier!("sse2", Sse2, true, "sse2");
+static AVX512F: [Table; 3] = copy_tier!("avx512f", Avx512, true, CopyTier::Avx512f, "avx512f");
+static AVX2: [Table; 3] = copy_tier!("avx2", Avx2, true, CopyTier::Avx2, "avx2");
+static SSE2: [Table; 3] = copy_tier!("sse2", Sse2, true, CopyTier::Sse2, "sse2");
 // The temporal tier uses SSE2 registers (baseline on x86_64) for ordinary
 // stores only.
-static TEMPORAL: [Ops; 3] = copy_tier!("sse2", Sse2, false, "temporal");
+static TEMPORAL: [Table; 3] = copy_tier!("sse2", Sse2, false, CopyTier::Temporal, "temporal");
 
-pub(crate) fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Ops> {
+pub(crate) fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Table> {
     let row = match copy {
         CopyTier::Avx512f => &AVX512F,
         CopyTier::Avx2 => &AVX2,

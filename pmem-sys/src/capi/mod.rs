@@ -257,7 +257,7 @@ pub unsafe extern "C" fn pmem_sys_memcpy_to_pmem_checked(
     n: usize,
 ) -> c_int {
     // SAFETY: the caller's contract.
-    match unsafe { crate::fault::copy_checked(dst.cast(), src.cast(), n, api::memcpy_to_pmem) } {
+    match unsafe { api::copy_checked(dst.cast(), src.cast(), n) } {
         Ok(()) => 0,
         Err(off) => copy_failed(
             "pmem_sys_memcpy_to_pmem_checked",
@@ -425,6 +425,145 @@ pub unsafe extern "C" fn pmem_sys_persist(addr: *const pmem_void, n: usize) -> c
     guard("pmem_sys_persist", -1, || {
         // SAFETY: the caller's contract.
         unsafe { api::persist(addr.cast(), n) }.map(|()| 0)
+    })
+}
+
+/// pmem_sys_memcpy_flags and friends: do not drain after the store; a
+/// later pmem_sys_drain() or wmb_pmem() does (PMDK's PMEM_F_MEM_NODRAIN).
+pub const PMEM_SYS_F_NODRAIN: c_uint = 1;
+/// Non-temporal stores whatever the size (the threshold is ignored); no
+/// effect in a temporal table. Wins over TEMPORAL (PMEM_F_MEM_NONTEMPORAL).
+pub const PMEM_SYS_F_NONTEMPORAL: c_uint = 2;
+/// Ordinary stores whatever the size, each line written back
+/// (PMEM_F_MEM_TEMPORAL).
+pub const PMEM_SYS_F_TEMPORAL: c_uint = 4;
+/// As PMEM_SYS_F_NONTEMPORAL (PMEM_F_MEM_WC).
+pub const PMEM_SYS_F_WC: c_uint = 8;
+/// As PMEM_SYS_F_TEMPORAL (PMEM_F_MEM_WB).
+pub const PMEM_SYS_F_WB: c_uint = 16;
+/// No write-back instruction and no drain: the data is left for a later
+/// flush or persist of the range; page-granular ranges are not remembered
+/// for wmb_pmem()'s msync either (PMEM_F_MEM_NOFLUSH).
+pub const PMEM_SYS_F_NOFLUSH: c_uint = 32;
+
+// Literals for cbindgen; the same values as the Rust API's, checked here.
+const _: () = assert!(
+    PMEM_SYS_F_NODRAIN == api::F_NODRAIN
+        && PMEM_SYS_F_NONTEMPORAL == api::F_NONTEMPORAL
+        && PMEM_SYS_F_TEMPORAL == api::F_TEMPORAL
+        && PMEM_SYS_F_WC == api::F_WC
+        && PMEM_SYS_F_WB == api::F_WB
+        && PMEM_SYS_F_NOFLUSH == api::F_NOFLUSH
+);
+
+/// pmem_sys_memcpy_flags - copy to persistent memory with per-call flags
+/// @dst: destination, in persistent memory
+/// @src: source
+/// @n: number of bytes
+/// @flags: PMEM_SYS_F_NODRAIN, _NONTEMPORAL, _TEMPORAL, _WC, _WB, _NOFLUSH
+///
+/// memcpy_to_pmem() with the store kind chosen by @flags, then the drain
+/// (fence, and msync of page-granular ranges) unless NODRAIN or NOFLUSH.
+/// Returns 0, or -1 with errno: EINVAL for an undefined flag bit (nothing
+/// is stored), or the drain's msync error.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes; not overlapping.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_memcpy_flags(
+    dst: *mut pmem_void,
+    src: *const c_void,
+    n: usize,
+    flags: c_uint,
+) -> c_int {
+    guard("pmem_sys_memcpy_flags", -1, || {
+        // SAFETY: the caller's contract.
+        unsafe { api::memcpy_flags(dst.cast(), src.cast(), n, flags) }.map(|()| 0)
+    })
+}
+
+/// pmem_sys_memmove_flags - overlap-safe pmem_sys_memcpy_flags()
+/// @dst: destination, in persistent memory
+/// @src: source (may overlap @dst)
+/// @n: number of bytes
+/// @flags: as for pmem_sys_memcpy_flags()
+///
+/// Returns 0, or -1 with errno as pmem_sys_memcpy_flags().
+///
+/// # Safety
+/// `src` readable and `dst` writable for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_memmove_flags(
+    dst: *mut pmem_void,
+    src: *const c_void,
+    n: usize,
+    flags: c_uint,
+) -> c_int {
+    guard("pmem_sys_memmove_flags", -1, || {
+        // SAFETY: the caller's contract.
+        unsafe { api::memmove_flags(dst.cast(), src.cast(), n, flags) }.map(|()| 0)
+    })
+}
+
+/// pmem_sys_memset_flags - fill persistent memory with per-call flags
+/// @dst: destination, in persistent memory
+/// @c: the byte (converted to unsigned char)
+/// @n: number of bytes
+/// @flags: as for pmem_sys_memcpy_flags()
+///
+/// Returns 0, or -1 with errno as pmem_sys_memcpy_flags().
+///
+/// # Safety
+/// `dst` writable for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_memset_flags(
+    dst: *mut pmem_void,
+    c: c_int,
+    n: usize,
+    flags: c_uint,
+) -> c_int {
+    guard("pmem_sys_memset_flags", -1, || {
+        // SAFETY: the caller's contract.
+        unsafe { api::memset_flags(dst.cast(), c as u8, n, flags) }.map(|()| 0)
+    })
+}
+
+/// pmem_sys_deep_flush - make a range durable past the memory controller
+/// @addr: start, in persistent memory
+/// @n: number of bytes
+///
+/// Writes the lines back (cache-line granularity) and fences; then, on a
+/// device-DAX mapping whose nvdimm region has a deep_flush attribute in
+/// sysfs (under PMEM_SYS_SYSFS_ROOT), writes 1 to it, and otherwise
+/// msyncs the page-rounded range. A system call: for rare points such as
+/// the end of a checkpoint. Returns 0, or -1 with errno of the failed
+/// write or msync.
+///
+/// # Safety
+/// `addr` mapped for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_deep_flush(addr: *const pmem_void, n: usize) -> c_int {
+    guard("pmem_sys_deep_flush", -1, || {
+        // SAFETY: the caller's contract.
+        unsafe { api::deep_flush(addr.cast(), n) }.map(|()| 0)
+    })
+}
+
+/// pmem_sys_deep_persist - pmem_sys_deep_flush() that also reports
+/// @addr: start, in persistent memory
+/// @n: number of bytes
+///
+/// pmem_sys_deep_flush(), also returning -1 with errno when an earlier
+/// wmb_pmem() of this thread recorded an msync failure (as
+/// pmem_sys_persist() does).
+///
+/// # Safety
+/// `addr` mapped for `n` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn pmem_sys_deep_persist(addr: *const pmem_void, n: usize) -> c_int {
+    guard("pmem_sys_deep_persist", -1, || {
+        // SAFETY: the caller's contract.
+        unsafe { api::deep_persist(addr.cast(), n) }.map(|()| 0)
     })
 }
 
@@ -665,7 +804,7 @@ pub unsafe extern "C" fn pmem_sys_set_option(name: *const c_char, value: *const 
         })?;
         let name = n.to_string_lossy();
         let value = v.map(|v| v.to_string_lossy());
-        knobs::set_option(&name, value.as_deref())
+        crate::engine::set_option(&name, value.as_deref())
             .map(|()| 0)
             .map_err(|e| match e {
                 KnobError::UnknownName => Error::new(
@@ -711,7 +850,7 @@ pub unsafe extern "C" fn pmem_sys_get_option(name: *const c_char) -> *const c_ch
             )
         })?;
         let name = n.to_string_lossy();
-        knobs::get_option(&name)
+        crate::engine::get_option(&name)
             .map(|v| interned(&v))
             .ok_or_else(|| {
                 Error::new(

@@ -1,67 +1,35 @@
-//! Which table runs. Selection is a pure function of (features, knobs); the
-//! result is published through one atomic pointer that starts at a table of
+//! Which snapshot runs. Selection is a pure function of (features, knobs)
+//! ([`selection`]); the snapshot for a selection is built once and
+//! interned ([`snapshot`]); publication happens in one place
+//! ([`publish`]), through one atomic pointer that starts at a snapshot of
 //! resolver trampolines, ifunc-style: the first call detects, selects,
-//! stores and forwards; every later call is one load and one indirect call.
+//! publishes and forwards; every later call is one load and one indirect
+//! call.
+//!
+//! ## No lost update
+//!
+//! The first call's resolution and [`set_option`] both select and publish
+//! while holding the knobs' lock, so neither can publish a selection made
+//! from knobs older than the other's; and the resolution publishes only by
+//! compare-and-swap against the resolver snapshot, so it can never replace
+//! a snapshot that `set_option` (or another first call) published.
+//!
+//! ## Snapshot memory
+//!
+//! Snapshots are leaked boxes, interned by their [`Selection`] (copy tier,
+//! flush, fault-safe routine, thresholds), so a snapshot handed out lives
+//! forever and a call in flight can never see it freed. What can vary
+//! without bound is the threshold, a number: the interned set is capped at
+//! [`MAX_SNAPSHOTS`] (a few hundred bytes each); a `set_option` that would
+//! need one more distinct snapshot is refused, and changes nothing.
 
-use super::{Features, Knobs, Ops, detect, knobs};
-use crate::arch;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-
-/// The copy half of a table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CopyTier {
-    /// x86_64: 64-byte non-temporal stores.
-    Avx512f,
-    /// x86_64: 32-byte non-temporal stores.
-    Avx2,
-    /// x86_64: 16-byte non-temporal stores.
-    Sse2,
-    /// Ordinary stores only, every line written back.
-    Temporal,
-}
-
-/// The flush half of a table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FlushKind {
-    /// x86_64 CLWB: write back, line may stay cached.
-    Clwb,
-    /// x86_64 CLFLUSHOPT: write back and evict, weakly ordered.
-    ClflushOpt,
-    /// x86_64 CLFLUSH: write back and evict, ordered with stores.
-    Clflush,
-    /// aarch64 DC CVAP: clean to the point of persistence.
-    DcCvap,
-    /// aarch64 DC CVAC: clean to the point of coherency.
-    DcCvac,
-    /// No flush instruction (portable fallback).
-    None,
-}
-
-impl CopyTier {
-    /// The name used in table names.
-    pub fn name(self) -> &'static str {
-        match self {
-            CopyTier::Avx512f => "avx512f",
-            CopyTier::Avx2 => "avx2",
-            CopyTier::Sse2 => "sse2",
-            CopyTier::Temporal => "temporal",
-        }
-    }
-}
-
-impl FlushKind {
-    /// The name used in table names.
-    pub fn name(self) -> &'static str {
-        match self {
-            FlushKind::Clwb => "clwb",
-            FlushKind::ClflushOpt => "clflushopt",
-            FlushKind::Clflush => "clflush",
-            FlushKind::DcCvap => "dc-cvap",
-            FlushKind::DcCvac => "dc-cvac",
-            FlushKind::None => "none",
-        }
-    }
-}
+use super::{Features, Knobs, Ops, detect};
+use crate::arch::{self, Half, Table};
+pub use crate::arch::{CopyTier, FlushKind};
+use crate::fault::{Guarded, GuardedKind};
+use crate::knobs::{self, KnobError};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Mutex;
 
 /// The x86_64 ladder: the widest non-temporal store the CPU and the knobs
 /// allow, and the best write-back instruction. Each `NO` knob removes only
@@ -132,14 +100,127 @@ pub fn default_threshold(f: &Features) -> usize {
     if f.amd { 8 } else { 256 }
 }
 
-/// The table for a (copy, flush) pair, if this build has one.
-pub fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Ops> {
-    arch::table(copy, flush)
+/// The fault-safe copy for a selection: the AVX2 routine where the copy
+/// tier is AVX2 or AVX-512 and `PMEM_SYS_NO_AVX2` is unset, otherwise SSE2
+/// (the plain copy outside x86_64); streaming only when non-temporal
+/// stores are allowed. Every tier but AVX-512 therefore implies its
+/// routine (avx2 → avx2; sse2, temporal → sse2); an AVX-512 tier with
+/// `PMEM_SYS_NO_AVX2=1` uses SSE2, and its name says so (`+mc_sse2`).
+pub fn select_guarded(copy: CopyTier, f: &Features, k: &Knobs) -> (GuardedKind, bool) {
+    let kind = match copy {
+        CopyTier::Avx512f | CopyTier::Avx2 if f.avx2 && !k.no_avx2 => GuardedKind::Avx2,
+        _ => GuardedKind::Sse2,
+    };
+    (kind, !k.no_movnt)
 }
 
-/// The table for a pair, only if this CPU can run it: the safe way to get
-/// any tier directly (tests use it to run every tier, naming the ones they
-/// skip).
+/// The routine a tier implies, when its name does not say otherwise.
+fn implied_guarded(copy: CopyTier) -> GuardedKind {
+    match copy {
+        CopyTier::Avx512f | CopyTier::Avx2 => GuardedKind::Avx2,
+        CopyTier::Sse2 | CopyTier::Temporal => GuardedKind::Sse2,
+    }
+}
+
+/// Everything that decides a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Selection {
+    /// The copy tier.
+    pub copy: CopyTier,
+    /// The flush instruction.
+    pub flush: FlushKind,
+    /// The fault-safe copy's routine.
+    pub guarded: GuardedKind,
+    /// Whether the fault-safe copy may stream.
+    pub guarded_streams: bool,
+    /// The non-temporal threshold for memory that needs flushes.
+    pub threshold: usize,
+}
+
+/// The complete selection for (features, knobs): a pure function.
+pub fn selection(f: &Features, k: &Knobs) -> Selection {
+    let (copy, flush) = select(f, k);
+    selection_for(copy, flush, f, k)
+}
+
+/// The selection of a given (copy, flush) pair, the rest from (features,
+/// knobs).
+pub fn selection_for(copy: CopyTier, flush: FlushKind, f: &Features, k: &Knobs) -> Selection {
+    let (guarded, guarded_streams) = select_guarded(copy, f, k);
+    Selection {
+        copy,
+        flush,
+        guarded,
+        guarded_streams,
+        threshold: k.movnt_threshold.unwrap_or_else(|| default_threshold(f)),
+    }
+}
+
+/// The most snapshots a process creates (see the module documentation).
+pub const MAX_SNAPSHOTS: usize = 256;
+
+static INTERNED: Mutex<Vec<&'static Ops>> = Mutex::new(Vec::new());
+
+/// The snapshot of a selection (built on first use, then shared); `None`
+/// when this build has no table for its pair, or when [`MAX_SNAPSHOTS`]
+/// distinct snapshots exist already.
+pub fn snapshot(sel: Selection) -> Option<&'static Ops> {
+    intern(arch::table(sel.copy, sel.flush)?, sel, MAX_SNAPSHOTS)
+}
+
+/// [`snapshot`] of table `t` with a given cap. The first call's
+/// resolution, which happens once per process, may go one past
+/// [`MAX_SNAPSHOTS`], so it never fails.
+fn intern(t: &'static Table, sel: Selection, cap: usize) -> Option<&'static Ops> {
+    let mut interned = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = interned
+        .iter()
+        .find(|s| s.selection == sel && core::ptr::eq(s.flushing, &t.flushing))
+    {
+        return Some(s);
+    }
+    if interned.len() >= cap {
+        return None;
+    }
+    let s: &'static Ops = Box::leak(Box::new(build(t, sel)));
+    interned.push(s);
+    Some(s)
+}
+
+fn build(t: &'static Table, sel: Selection) -> Ops {
+    debug_assert_eq!((t.copy_tier, t.flush_kind), (sel.copy, sel.flush));
+    let name = if sel.guarded == implied_guarded(sel.copy) {
+        t.name
+    } else {
+        // Bounded with the snapshots themselves.
+        Box::leak(format!("{}+mc_{}", t.name, sel.guarded.name()).into_boxed_str())
+    };
+    Ops {
+        name,
+        selection: sel,
+        threshold: sel.threshold,
+        noflush_threshold: sel.threshold.max(super::NOFLUSH_NT_MIN),
+        flushing: &t.flushing,
+        noflush: &t.noflush,
+        flush: t.flush,
+        invalidate: t.invalidate,
+        fence: t.fence,
+        guarded: Guarded::new(sel.guarded, sel.guarded_streams),
+    }
+}
+
+/// The snapshot of a (copy, flush) pair with the rest of the selection in
+/// force (the fault-safe copy and threshold the knobs give), if this build
+/// has a table for it.
+pub fn table(copy: CopyTier, flush: FlushKind) -> Option<&'static Ops> {
+    arch::table(copy, flush)?;
+    let f = detect::features();
+    knobs::read(|k| snapshot(selection_for(copy, flush, f, k)))
+}
+
+/// The snapshot of a pair, only if this CPU can run it: the safe way to
+/// get any tier directly (tests use it to run every tier, naming the ones
+/// they skip).
 pub fn runnable(copy: CopyTier, flush: FlushKind, f: &Features) -> Option<&'static Ops> {
     let copy_ok = match copy {
         CopyTier::Avx512f => f.avx512f,
@@ -165,9 +246,23 @@ pub fn runnable(copy: CopyTier, flush: FlushKind, f: &Features) -> Option<&'stat
 /// own tests turn on): the generic algorithm over a portable 64-byte
 /// vector, standing in for AVX-512 where the CPU lacks it. Runnable on
 /// every CPU of the architecture; never selected.
+/// Each is a snapshot with the fault-safe copy and threshold the knobs
+/// give, like [`table`]'s.
 #[cfg(feature = "test-tables")]
-pub fn test_tables() -> &'static [Ops] {
+pub fn test_tables() -> Vec<&'static Ops> {
+    let f = detect::features();
     arch::test_tables()
+        .iter()
+        .filter_map(|t| {
+            knobs::read(|k| {
+                intern(
+                    t,
+                    selection_for(t.copy_tier, t.flush_kind, f, k),
+                    MAX_SNAPSHOTS,
+                )
+            })
+        })
+        .collect()
 }
 
 /// Every (copy, flush) pair this build has a table for.
@@ -189,7 +284,7 @@ pub fn all_pairs() -> Vec<(CopyTier, FlushKind)> {
     let mut v = Vec::new();
     for c in copies {
         for fl in flushes {
-            if table(c, fl).is_some() {
+            if arch::table(c, fl).is_some() {
                 v.push((c, fl));
             }
         }
@@ -197,22 +292,19 @@ pub fn all_pairs() -> Vec<(CopyTier, FlushKind)> {
     v
 }
 
-pub(crate) static THRESHOLD: AtomicUsize = AtomicUsize::new(256);
-
 static CURRENT: AtomicPtr<Ops> = AtomicPtr::new(&RESOLVER as *const Ops as *mut Ops);
 
-/// The table in use; the resolver table until the first call resolves.
+/// The snapshot in use; the resolver's until the first call resolves.
 #[inline(always)]
 pub(crate) fn current() -> &'static Ops {
-    #[allow(unsafe_code)]
-    // SAFETY: CURRENT only ever holds the address of a `static Ops`
-    // (RESOLVER or a table of `arch`), which lives forever and is immutable.
-    unsafe {
-        &*CURRENT.load(Ordering::Acquire)
-    }
+    // SAFETY: CURRENT only ever holds the address of RESOLVER (a static)
+    // or of an interned snapshot, which is never freed; both are
+    // immutable.
+    unsafe { &*CURRENT.load(Ordering::Acquire) }
 }
 
-/// The table in use, resolving it first if needed.
+/// The snapshot in use, resolving it first if needed.
+#[inline(always)]
 pub(crate) fn resolved() -> &'static Ops {
     let t = current();
     if core::ptr::eq(t, &RESOLVER) {
@@ -222,89 +314,163 @@ pub(crate) fn resolved() -> &'static Ops {
     }
 }
 
-/// Selects from the knobs and publishes; called on first use and by
-/// `set_option`.
-pub(crate) fn reselect(k: &Knobs) -> &'static Ops {
-    let f = detect::features();
-    let (copy, flush) = select(f, k);
-    let t = table(copy, flush).expect("select returns only pairs that have a table");
-    THRESHOLD.store(
-        k.movnt_threshold.unwrap_or_else(|| default_threshold(f)),
-        Ordering::Relaxed,
-    );
-    CURRENT.store(t as *const Ops as *mut Ops, Ordering::Release);
-    t
+/// The one place a snapshot is published for every call to see. `from`:
+/// `None` to replace whatever is current (a knob change), `Some(RESOLVER)`
+/// to publish only if nothing was published yet (first use).
+fn publish(s: &'static Ops, from: Option<&'static Ops>) -> &'static Ops {
+    let new = s as *const Ops as *mut Ops;
+    match from {
+        None => {
+            CURRENT.store(new, Ordering::Release);
+            s
+        }
+        Some(old) => match CURRENT.compare_exchange(
+            old as *const Ops as *mut Ops,
+            new,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => s,
+            // SAFETY: as in `current`.
+            Err(now) => unsafe { &*now },
+        },
+    }
 }
 
+/// First use: selects under the knobs' lock and publishes by
+/// compare-and-swap against the resolver.
+#[cold]
+#[inline(never)]
 fn resolve() -> &'static Ops {
-    reselect(&knobs::current())
+    let f = detect::features();
+    knobs::read(|k| {
+        let sel = selection(f, k);
+        let t =
+            arch::table(sel.copy, sel.flush).expect("select returns only pairs that have a table");
+        let s = intern(t, sel, MAX_SNAPSHOTS + 1).expect("one past the cap is kept for this call");
+        publish(s, Some(&RESOLVER))
+    })
+}
+
+/// Sets a knob at run time, as if `name=value` had been in the environment
+/// (`None` restores the default), and publishes the snapshot the new knobs
+/// select. Atomic: a call in flight finishes on the snapshot it loaded;
+/// a first call racing with this one cannot undo it. On error nothing
+/// changes.
+pub fn set_option(name: &str, value: Option<&str>) -> Result<(), KnobError> {
+    let f = detect::features();
+    knobs::update(name, value, |k| {
+        let s = snapshot(selection(f, k)).ok_or(KnobError::Malformed(
+            "too many distinct configurations in this process (at most 256 snapshots, each threshold value makes new ones)",
+        ))?;
+        publish(s, None);
+        Ok(())
+    })
+}
+
+/// The value in force for `name`, or `None` for an unknown name. The
+/// threshold reads as the threshold in force (the CPU's default when unset).
+pub fn get_option(name: &str) -> Option<String> {
+    if name == "PMEM_SYS_MOVNT_THRESHOLD" {
+        return Some(resolved().threshold.to_string());
+    }
+    knobs::current().get(name)
 }
 
 mod trampolines {
-    #![allow(unsafe_code)]
-    //! The resolver table: each entry resolves, then forwards with the
-    //! same arguments, so the first call of any operation does the work.
+    //! The resolver snapshot's operations: each resolves, then forwards
+    //! with the same arguments to the resolved snapshot (with its own
+    //! thresholds), so the first call of any operation does the work.
 
     use super::resolve;
 
     /// # Safety
     /// As [`crate::engine::Ops::copy`].
-    pub(super) unsafe fn copy(d: *mut u8, s: *const u8, n: usize) {
-        (resolve().copy)(d, s, n)
+    pub(super) unsafe fn copy(d: *mut u8, s: *const u8, n: usize, _: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { resolve().copy(d, s, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::copy_noflush`].
-    pub(super) unsafe fn copy_noflush(d: *mut u8, s: *const u8, n: usize) {
-        (resolve().copy_noflush)(d, s, n)
+    pub(super) unsafe fn copy_noflush(d: *mut u8, s: *const u8, n: usize, _: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { resolve().copy_noflush(d, s, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::move`].
-    pub(super) unsafe fn r#move(d: *mut u8, s: *const u8, n: usize) {
-        (resolve().r#move)(d, s, n)
+    pub(super) unsafe fn r#move(d: *mut u8, s: *const u8, n: usize, _: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { resolve().r#move(d, s, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::move_noflush`].
-    pub(super) unsafe fn move_noflush(d: *mut u8, s: *const u8, n: usize) {
-        (resolve().move_noflush)(d, s, n)
+    pub(super) unsafe fn move_noflush(d: *mut u8, s: *const u8, n: usize, _: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { resolve().move_noflush(d, s, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::set`].
-    pub(super) unsafe fn set(d: *mut u8, c: u8, n: usize) {
-        (resolve().set)(d, c, n)
+    pub(super) unsafe fn set(d: *mut u8, c: u8, n: usize, _: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { resolve().set(d, c, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::set_noflush`].
-    pub(super) unsafe fn set_noflush(d: *mut u8, c: u8, n: usize) {
-        (resolve().set_noflush)(d, c, n)
+    pub(super) unsafe fn set_noflush(d: *mut u8, c: u8, n: usize, _: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { resolve().set_noflush(d, c, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::flush`].
     pub(super) unsafe fn flush(p: *const u8, n: usize) {
-        (resolve().flush)(p, n)
+        // SAFETY: the caller's contract.
+        unsafe { (resolve().flush)(p, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::invalidate`].
     pub(super) unsafe fn invalidate(p: *const u8, n: usize) {
-        (resolve().invalidate)(p, n)
+        // SAFETY: the caller's contract.
+        unsafe { (resolve().invalidate)(p, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::fence`].
     pub(super) unsafe fn fence() {
-        (resolve().fence)()
+        // SAFETY: no preconditions.
+        unsafe { (resolve().fence)() }
     }
 }
 
+static RESOLVER_FLUSHING: Half = Half {
+    copy: trampolines::copy,
+    r#move: trampolines::r#move,
+    set: trampolines::set,
+};
+
+static RESOLVER_NOFLUSH: Half = Half {
+    copy: trampolines::copy_noflush,
+    r#move: trampolines::move_noflush,
+    set: trampolines::set_noflush,
+};
+
+/// The snapshot in place before the first call. Its fault-safe copy is
+/// never run: the guarded calls take [`resolved`].
 static RESOLVER: Ops = Ops {
     name: "unresolved",
-    copy: trampolines::copy,
-    copy_noflush: trampolines::copy_noflush,
-    r#move: trampolines::r#move,
-    move_noflush: trampolines::move_noflush,
-    set: trampolines::set,
-    set_noflush: trampolines::set_noflush,
+    selection: Selection {
+        copy: CopyTier::Temporal,
+        flush: FlushKind::None,
+        guarded: GuardedKind::Sse2,
+        guarded_streams: false,
+        threshold: usize::MAX,
+    },
+    threshold: usize::MAX,
+    noflush_threshold: usize::MAX,
+    flushing: &RESOLVER_FLUSHING,
+    noflush: &RESOLVER_NOFLUSH,
     flush: trampolines::flush,
     invalidate: trampolines::invalidate,
     fence: trampolines::fence,
+    guarded: Guarded::new(GuardedKind::Sse2, false),
 };
 
 #[cfg(test)]
@@ -454,7 +620,10 @@ mod tests {
                     .map(|(_, n)| *n)
                     .collect();
                 let pair = select(&f, &knobs(&set));
-                assert!(table(pair.0, pair.1).is_some(), "{pair:?} has no table");
+                assert!(
+                    arch::table(pair.0, pair.1).is_some(),
+                    "{pair:?} has no table"
+                );
                 reached.insert(pair);
             }
         }
@@ -466,7 +635,7 @@ mod tests {
     #[test]
     fn table_names_follow_the_pattern() {
         for (c, f) in all_pairs() {
-            let t = table(c, f).unwrap();
+            let t = arch::table(c, f).unwrap();
             let arch = t.name.split('/').next().unwrap();
             assert_eq!(t.name, format!("{arch}/{}+{}", c.name(), f.name()));
         }

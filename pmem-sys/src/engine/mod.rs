@@ -1,85 +1,172 @@
-//! The engine: one table of coherent copy, fill, flush and fence operations,
-//! chosen once from the CPU and the knobs, reached through one atomic
-//! pointer.
+//! The engine: one immutable snapshot of everything a call needs (the
+//! copy, fill and move leaves with and without flushes, the flush, the
+//! fence, the fault-safe copy, the non-temporal thresholds and the name),
+//! chosen from the CPU and the knobs, reached through one atomic pointer
+//! that each call loads once.
 //!
 //! - [`detect`] knows what the CPU has;
-//! - [`crate::knobs`] knows what the user forced (re-exported here as
-//!   `engine::knobs` for existing users);
-//! - [`dispatch`] decides which table runs (a pure function of both) and
-//!   publishes it;
-//! - `algo` is the copy algorithm, written once; `crate::arch` stamps out
-//!   its leaves per instruction set.
+//! - [`crate::knobs`] knows what the user forced (plain data);
+//! - [`dispatch`] selects (a pure function of both), builds the snapshot
+//!   and publishes it, in one place;
+//! - `crate::arch` holds the algorithm, written once, and its leaves per
+//!   instruction set. This module depends on it, never the reverse.
+//!
+//! Dependencies run one way: `engine` → `arch`, `knobs`, `fault`;
+//! `mapping` → `knobs`; `api` → all of them.
 
-pub(crate) mod algo;
+#![allow(unsafe_code)]
+
 pub mod detect;
 pub mod dispatch;
-pub mod trace;
 
-pub use crate::knobs::{self, Knobs};
-pub use algo::{NOFLUSH_NT_MIN, split};
+pub use crate::arch::algo::{NOFLUSH_NT_MIN, split};
+pub use crate::arch::{CopyTier, FlushKind, Half, LeafCopy, LeafSet, RangeFn};
+pub use crate::knobs::Knobs;
+pub use crate::trace;
 pub use detect::Features;
-pub use dispatch::{CopyTier, FlushKind, select};
+pub use dispatch::{Selection, get_option, select, set_option};
 
-/// `copy(dst, src, n)` and `move(dst, src, n)`.
-pub type CopyFn = unsafe fn(*mut u8, *const u8, usize);
-/// `set(dst, byte, n)`.
-pub type SetFn = unsafe fn(*mut u8, u8, usize);
-/// `flush(addr, n)`.
-pub type RangeFn = unsafe fn(*const u8, usize);
+/// The knobs with the calls that change what runs (the path
+/// `pmem_sys::engine::knobs` of earlier versions).
+pub mod knobs {
+    pub use super::dispatch::{get_option, set_option};
+    pub use crate::knobs::*;
+}
 
-/// One coherent set of operations: every function of a table uses the same
-/// vector width and the same flush instruction. Tables are immutable
-/// statics, so swapping the current one is always safe: a call in flight
-/// finishes on the table it started with.
+/// One snapshot: a complete, immutable configuration of the engine. Every
+/// function uses the same vector width, flush instruction and thresholds.
+/// A knob change builds a new snapshot and publishes it; a call in flight
+/// finishes on the one it loaded. Snapshots are interned and never freed
+/// (see [`dispatch`] for the bound), so a `&'static Ops` stays valid.
 ///
-/// Every function is `unsafe`: the caller guarantees that the ranges are
-/// mapped and writable (or readable) for `n` bytes, and that the table is
-/// runnable on this CPU (see [`dispatch::runnable`]).
+/// Every operation is `unsafe`: the caller guarantees that the ranges are
+/// mapped and writable (or readable) for `n` bytes, and that the snapshot
+/// is runnable on this CPU (see [`dispatch::runnable`]).
 #[derive(Debug)]
 pub struct Ops {
-    /// `<arch>/<copy>+<flush>`, for example `x86_64/avx2+clwb`.
+    /// `<arch>/<copy>+<flush>`, for example `x86_64/avx2+clwb`, with
+    /// `+mc_<routine>` appended when the fault-safe copy is not the one
+    /// the copy tier implies (see [`dispatch::select_guarded`]).
     pub name: &'static str,
-    /// Copy, then write back the lines written with ordinary stores. Not fenced.
-    pub copy: CopyFn,
-    /// The same copy without flush instructions (byte- and page-granular memory).
-    pub copy_noflush: CopyFn,
-    /// Overlap-safe `copy`.
-    pub r#move: CopyFn,
-    /// Overlap-safe `copy_noflush`.
-    pub move_noflush: CopyFn,
-    /// Fill, then write back. Not fenced.
-    pub set: SetFn,
-    /// Fill without flush instructions.
-    pub set_noflush: SetFn,
+    /// What was selected.
+    pub selection: Selection,
+    /// Stores of at least this many bytes into memory that needs flushes
+    /// take the non-temporal path.
+    pub threshold: usize,
+    /// The same for memory that needs none (byte- and page-granular):
+    /// at least [`NOFLUSH_NT_MIN`].
+    pub noflush_threshold: usize,
+    /// The store leaves that write back (cache-line-granular memory).
+    pub flushing: &'static Half,
+    /// The store leaves without flush instructions.
+    pub noflush: &'static Half,
     /// Write back every line of a range (CLWB, CLFLUSHOPT, CLFLUSH, DC CVAP...).
     pub flush: RangeFn,
     /// Write back and invalidate every line of a range.
     pub invalidate: RangeFn,
     /// Order every earlier flush and non-temporal store before later stores.
     pub fence: unsafe fn(),
+    /// The fault-safe copy (`copy_mc`, `memcpy_from_pmem`).
+    pub guarded: crate::fault::Guarded,
 }
 
-/// The table in use (resolving it on first use).
+impl Ops {
+    /// The half for memory that needs flushes (`true`) or not, with its
+    /// non-temporal threshold.
+    #[inline(always)]
+    pub fn half(&self, flush: bool) -> (&'static Half, usize) {
+        if flush {
+            (self.flushing, self.threshold)
+        } else {
+            (self.noflush, self.noflush_threshold)
+        }
+    }
+
+    /// Copy, then write back the lines written with ordinary stores. Not fenced.
+    ///
+    /// # Safety
+    /// `s` readable and `d` writable for `n` bytes, no overlap; the
+    /// snapshot is runnable.
+    #[inline(always)]
+    pub unsafe fn copy(&self, d: *mut u8, s: *const u8, n: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (self.flushing.copy)(d, s, n, self.threshold) }
+    }
+
+    /// The same copy without flush instructions (byte- and page-granular memory).
+    ///
+    /// # Safety
+    /// As [`Ops::copy`].
+    #[inline(always)]
+    pub unsafe fn copy_noflush(&self, d: *mut u8, s: *const u8, n: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (self.noflush.copy)(d, s, n, self.noflush_threshold) }
+    }
+
+    /// Overlap-safe [`Ops::copy`].
+    ///
+    /// # Safety
+    /// `s` readable and `d` writable for `n` bytes (they may overlap); the
+    /// snapshot is runnable.
+    #[inline(always)]
+    pub unsafe fn r#move(&self, d: *mut u8, s: *const u8, n: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (self.flushing.r#move)(d, s, n, self.threshold) }
+    }
+
+    /// Overlap-safe [`Ops::copy_noflush`].
+    ///
+    /// # Safety
+    /// As [`Ops::move`].
+    #[inline(always)]
+    pub unsafe fn move_noflush(&self, d: *mut u8, s: *const u8, n: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (self.noflush.r#move)(d, s, n, self.noflush_threshold) }
+    }
+
+    /// Fill, then write back. Not fenced.
+    ///
+    /// # Safety
+    /// `d` writable for `n` bytes; the snapshot is runnable.
+    #[inline(always)]
+    pub unsafe fn set(&self, d: *mut u8, c: u8, n: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (self.flushing.set)(d, c, n, self.threshold) }
+    }
+
+    /// Fill without flush instructions.
+    ///
+    /// # Safety
+    /// As [`Ops::set`].
+    #[inline(always)]
+    pub unsafe fn set_noflush(&self, d: *mut u8, c: u8, n: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (self.noflush.set)(d, c, n, self.noflush_threshold) }
+    }
+}
+
+/// The snapshot in use (the resolver's until the first call resolves;
+/// its operations resolve, then forward).
 #[inline(always)]
 pub fn ops() -> &'static Ops {
     dispatch::current()
 }
 
-/// The non-temporal threshold in force, read on the copy path.
+/// The snapshot in use, resolved.
 #[inline(always)]
-pub(crate) fn movnt_threshold_fast() -> usize {
-    dispatch::THRESHOLD.load(core::sync::atomic::Ordering::Relaxed)
+pub fn resolved() -> &'static Ops {
+    dispatch::resolved()
 }
 
-/// The non-temporal threshold in force: copies of at least this many bytes
-/// use non-temporal stores for their whole cache lines, and for the aligned
-/// 8-byte words of their partial lines where `engine::algo` finds it pays.
+/// The non-temporal threshold in force: copies of at least this many
+/// bytes use non-temporal stores for their whole cache lines, and for the
+/// aligned 8-byte words of their partial lines where `arch::algo` finds it
+/// pays.
 pub fn movnt_threshold() -> usize {
-    dispatch::resolved();
-    movnt_threshold_fast()
+    resolved().threshold
 }
 
-/// The name of the table in use, e.g. `x86_64/avx2+clwb`.
+/// The name of the snapshot in use, e.g. `x86_64/avx2+clwb`.
 pub fn implementation() -> &'static str {
-    dispatch::resolved().name
+    resolved().name
 }

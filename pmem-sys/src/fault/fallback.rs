@@ -7,26 +7,34 @@
 /// This architecture does not recover from faults in copies.
 pub(crate) const GUARDED: bool = false;
 
-/// Nothing to choose.
-pub(crate) fn select() {}
+/// Nothing to measure.
+pub(crate) fn init() {}
 
 /// Nothing to override.
 pub(crate) fn set_stream_from(_bytes: usize) {}
 
-/// No guarded routine.
-pub(crate) fn routine() -> &'static str {
-    "none"
+/// Never streams.
+#[inline(always)]
+pub(crate) fn stream_from() -> usize {
+    usize::MAX
 }
+
+/// A routine's entry point.
+pub(crate) type Routine = unsafe extern "C" fn(*mut u8, *const u8, usize, usize) -> usize;
 
 /// A plain copy; always reports every byte copied.
 ///
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes; no overlap.
-#[inline(always)]
-pub(crate) unsafe fn copy_mc(dst: *mut u8, src: *const u8, n: usize) -> usize {
+unsafe extern "C" fn plain_copy(dst: *mut u8, src: *const u8, n: usize, _: usize) -> usize {
     // SAFETY: the caller's contract.
     unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
     0
+}
+
+/// The only routine: a plain copy.
+pub(crate) const fn entry(_kind: super::GuardedKind) -> Routine {
+    plain_copy
 }
 
 /// A plain 4-byte store; never reports a fault.

@@ -203,12 +203,56 @@ pub fn install_handler() {
     }
 }
 
-/// The guarded routine in use: `"avx2"` or `"sse2"` on x86_64 (chosen when
-/// the handler is installed; `PMEM_SYS_NO_AVX2=1` selects SSE2), `"none"`
-/// where [`GUARDED`] is false.
-pub fn routine() -> &'static str {
-    install_handler();
-    arch::routine()
+/// Which guarded routine a snapshot of the engine uses. Selected with the
+/// copy tier from the CPU and the knobs (`crate::engine::dispatch`), so
+/// `PMEM_SYS_NO_AVX2`, at start or through `set_option`, reaches it, and
+/// `pmem_sys_impl()` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GuardedKind {
+    /// x86_64: 32-byte AVX2 loads and stores (streaming stores past the
+    /// last-level cache's size).
+    Avx2,
+    /// x86_64: 16-byte SSE2 loads and stores; elsewhere the plain copy.
+    Sse2,
+}
+
+impl GuardedKind {
+    /// `avx2` or `sse2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GuardedKind::Avx2 => "avx2",
+            GuardedKind::Sse2 => "sse2",
+        }
+    }
+}
+
+/// The guarded copy of one snapshot: its routine, and whether it may
+/// stream (not under `PMEM_SYS_NO_MOVNT`).
+#[derive(Clone, Copy, Debug)]
+pub struct Guarded {
+    /// Which routine.
+    pub kind: GuardedKind,
+    /// Whether its bulk may bypass the caches (non-temporal stores).
+    pub streams: bool,
+    entry: arch::Routine,
+}
+
+impl Guarded {
+    /// The guarded copy of a kind.
+    pub const fn new(kind: GuardedKind, streams: bool) -> Self {
+        Guarded {
+            kind,
+            streams,
+            entry: arch::entry(kind),
+        }
+    }
+
+    /// The address of the routine's first instruction (tests compare it
+    /// with the routines' symbols).
+    #[doc(hidden)]
+    pub fn entry_address(&self) -> usize {
+        self.entry as *const () as usize
+    }
 }
 
 /// Makes copies of at least `bytes` stream their bulk past the caches
@@ -230,7 +274,7 @@ pub fn handler_installed() -> bool {
 fn install_slow() {
     INSTALL.call_once(|| {
         pin_this_object();
-        arch::select();
+        arch::init();
         // SAFETY: sigaction with valid pointers; PREVIOUS is written before
         // the handler that reads it exists (see `Previous`).
         unsafe {
@@ -287,23 +331,31 @@ fn pin_this_object() {
     }
 }
 
-/// Copies `n` bytes from `src` to `dst`, recovering from `SIGBUS` on either
-/// side; returns the bytes *not* copied, as the kernel's `copy_mc` does:
-/// 0 on success, otherwise `n - copied` where `[0, copied)` were copied.
-/// Where [`GUARDED`] is false this is a plain copy returning 0.
+/// Copies `n` bytes from `src` to `dst` with the guarded routine `g`,
+/// recovering from `SIGBUS` on either side; returns the bytes *not*
+/// copied, as the kernel's `copy_mc` does: 0 on success, otherwise
+/// `n - copied` where `[0, copied)` were copied. Where [`GUARDED`] is false
+/// this is a plain copy returning 0. (The public form is
+/// `pmem_sys::copy_mc`, which takes `g` from the engine's snapshot.)
 ///
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes, except for pages that
 /// raise `SIGBUS`; the ranges do not overlap. A fault other than `SIGBUS`
 /// (an unmapped address) is not recovered.
 #[inline]
-pub unsafe fn copy_mc(dst: *mut u8, src: *const u8, n: usize) -> usize {
+pub(crate) unsafe fn copy_mc(g: &Guarded, dst: *mut u8, src: *const u8, n: usize) -> usize {
     if n == 0 {
         return 0;
     }
     install_handler();
-    // SAFETY: the caller's contract; the handler is installed.
-    unsafe { arch::copy_mc(dst, src, n) }
+    let stream_from = if g.streams {
+        arch::stream_from()
+    } else {
+        usize::MAX
+    };
+    // SAFETY: the caller's contract; the handler is installed; the routine
+    // follows the C ABI and was selected only where the CPU runs it.
+    unsafe { (g.entry)(dst, src, n, stream_from) }
 }
 
 fn page_size() -> usize {
@@ -328,15 +380,16 @@ fn page_size() -> usize {
 /// `src` readable and `dst` writable for `n` bytes, except for destination
 /// pages that raise `SIGBUS`; `copy` has the contract of `memcpy_to_pmem`.
 pub(crate) unsafe fn copy_checked(
+    guarded: &Guarded,
     dst: *mut u8,
     src: *const u8,
     n: usize,
-    copy: unsafe fn(*mut u8, *const u8, usize),
+    mut copy: impl FnMut(*mut u8, *const u8, usize),
 ) -> Result<(), usize> {
     if GUARDED && n != 0 {
         if let Some(g) = mapping::special_granularity(dst as usize) {
             // SAFETY: the caller's contract.
-            let left = unsafe { copy_mc(dst, src, n) };
+            let left = unsafe { copy_mc(guarded, dst, src, n) };
             return finish_unflushed(g, dst, n, left);
         }
     }
@@ -351,10 +404,10 @@ pub(crate) unsafe fn copy_checked(
             |off, len| {
                 if len >= 4 {
                     let mut v = 0u32;
-                    copy_mc((&mut v as *mut u32).cast(), src.add(off), 4) == 0
+                    copy_mc(guarded, (&mut v as *mut u32).cast(), src.add(off), 4) == 0
                         && probe(dst.add(off), v)
                 } else {
-                    copy_mc(dst.add(off), src.add(off), 1) == 0
+                    copy_mc(guarded, dst.add(off), src.add(off), 1) == 0
                 }
             },
             |off, len| copy(dst.add(off), src.add(off), len),
@@ -368,10 +421,11 @@ pub(crate) unsafe fn copy_checked(
 /// `dst` writable for `n` bytes, except for pages that raise `SIGBUS`;
 /// `set` has the contract of `memset_pmem`.
 pub(crate) unsafe fn set_checked(
+    guarded: &Guarded,
     dst: *mut u8,
     c: u8,
     n: usize,
-    set: unsafe fn(*mut u8, u8, usize),
+    mut set: impl FnMut(*mut u8, u8, usize),
 ) -> Result<(), usize> {
     if GUARDED && n != 0 {
         if let Some(g) = mapping::special_granularity(dst as usize) {
@@ -381,7 +435,7 @@ pub(crate) unsafe fn set_checked(
             while off < n {
                 let len = (n - off).min(fill.len());
                 // SAFETY: the caller's contract; `fill` holds `len` bytes.
-                let left = unsafe { copy_mc(dst.add(off), fill.as_ptr(), len) };
+                let left = unsafe { copy_mc(guarded, dst.add(off), fill.as_ptr(), len) };
                 if left != 0 {
                     return finish_unflushed(g, dst, n, n - off - len + left);
                 }
@@ -399,7 +453,7 @@ pub(crate) unsafe fn set_checked(
                 if len >= 4 {
                     probe(dst.add(off), u32::from_ne_bytes([c; 4]))
                 } else {
-                    copy_mc(dst.add(off), &c, 1) == 0
+                    copy_mc(guarded, dst.add(off), &c, 1) == 0
                 }
             },
             |off, len| set(dst.add(off), c, len),
@@ -608,14 +662,23 @@ mod tests {
     #[test]
     fn copy_mc_copies_every_length_and_alignment_without_faults() {
         install_handler();
-        for stream_from in [usize::MAX, 0] {
-            arch::set_stream_from(stream_from);
-            every_length_and_alignment();
+        let mut kinds = vec![GuardedKind::Sse2];
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            kinds.push(GuardedKind::Avx2);
+        } else {
+            println!("SKIPPED: the AVX2 guarded routine (no AVX2 on this CPU)");
         }
-        arch::select();
+        for kind in kinds {
+            for stream_from in [usize::MAX, 0] {
+                arch::set_stream_from(stream_from);
+                every_length_and_alignment(&Guarded::new(kind, true));
+            }
+        }
+        arch::init();
     }
 
-    fn every_length_and_alignment() {
+    fn every_length_and_alignment(g: &Guarded) {
         let src: Vec<u8> = (0..1200u32).map(|i| (i * 13 + 1) as u8).collect();
         let mut dst = vec![0u8; 1300];
         for n in 0..=1100usize {
@@ -629,7 +692,8 @@ mod tests {
             ] {
                 dst.fill(0);
                 // SAFETY: both buffers hold at least offset + n bytes.
-                let left = unsafe { copy_mc(dst.as_mut_ptr().add(d_off), src.as_ptr().add(so), n) };
+                let left =
+                    unsafe { copy_mc(g, dst.as_mut_ptr().add(d_off), src.as_ptr().add(so), n) };
                 assert_eq!(left, 0, "n={n}");
                 assert_eq!(
                     &dst[d_off..d_off + n],

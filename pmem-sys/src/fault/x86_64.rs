@@ -34,7 +34,7 @@
 //! so that they never appear among the exports of `libpmem_sys.so`.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// One guarded copy routine: `$name(dst, src, n) -> bytes not copied`.
 /// `$w` is the vector width in bytes, `$v` the register prefix (`xmm` or
@@ -950,12 +950,10 @@ routine_symbols!(
     __pmem_sys_copy_mc_sse2_fixup
 );
 
-/// Whether the AVX2 routine runs: AVX2 detected (with the OS saving YMM
-/// state) and `PMEM_SYS_NO_AVX2` unset when the handler was installed.
-static USE_AVX2: AtomicBool = AtomicBool::new(false);
-
 /// Copies of at least this many bytes stream their bulk past the caches
-/// (`usize::MAX`: never); see [`streaming_threshold`].
+/// (`usize::MAX`: never); see [`streaming_threshold`]. A property of the
+/// machine (its cache size), computed once, not a configuration: whether a
+/// routine may stream at all is the snapshot's choice (`Guarded::streams`).
 static STREAM_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 /// Where a copy stops fitting in the caches, so that streaming stores win:
@@ -973,11 +971,8 @@ fn streaming_threshold() -> usize {
     }
 }
 
-/// Chooses the routine; called once, by the handler's installation.
-pub(crate) fn select() {
-    let f = crate::engine::detect::features();
-    let k = crate::knobs::current();
-    USE_AVX2.store(f.avx2 && !k.no_avx2, Ordering::Relaxed);
+/// Measures the machine; called once, by the handler's installation.
+pub(crate) fn init() {
     STREAM_FROM.store(streaming_threshold(), Ordering::Relaxed);
 }
 
@@ -987,36 +982,27 @@ pub(crate) fn set_stream_from(bytes: usize) {
     STREAM_FROM.store(bytes, Ordering::Relaxed);
 }
 
-/// Which routine runs: "avx2" or "sse2".
-pub(crate) fn routine() -> &'static str {
-    if USE_AVX2.load(Ordering::Relaxed) {
-        "avx2"
-    } else {
-        "sse2"
+/// The streaming threshold in force.
+#[inline(always)]
+pub(crate) fn stream_from() -> usize {
+    STREAM_FROM.load(Ordering::Relaxed)
+}
+
+/// A guarded routine's entry point (C ABI, see `routine_symbols!`).
+pub(crate) type Routine = unsafe extern "C" fn(*mut u8, *const u8, usize, usize) -> usize;
+
+/// The routine of a kind. The AVX2 one may only be chosen where AVX2 was
+/// detected (with the OS saving YMM state): the engine's selection sees to
+/// it.
+pub(crate) const fn entry(kind: super::GuardedKind) -> Routine {
+    match kind {
+        super::GuardedKind::Avx2 => __pmem_sys_copy_mc_avx2,
+        super::GuardedKind::Sse2 => __pmem_sys_copy_mc_sse2,
     }
 }
 
 /// This architecture recovers from faults in guarded copies.
 pub(crate) const GUARDED: bool = true;
-
-/// Runs the guarded copy.
-///
-/// # Safety
-/// `src` readable and `dst` writable for `n` bytes apart from pages that
-/// raise SIGBUS; no overlap; the handler of `super` is installed.
-#[inline(always)]
-pub(crate) unsafe fn copy_mc(dst: *mut u8, src: *const u8, n: usize) -> usize {
-    // SAFETY: the caller's contract; the routines follow the C ABI, and the
-    // AVX2 one runs only where `select` found AVX2.
-    unsafe {
-        let stream_from = STREAM_FROM.load(Ordering::Relaxed);
-        if USE_AVX2.load(Ordering::Relaxed) {
-            __pmem_sys_copy_mc_avx2(dst, src, n, stream_from)
-        } else {
-            __pmem_sys_copy_mc_sse2(dst, src, n, stream_from)
-        }
-    }
-}
 
 /// The recovery point for a fault at instruction address `ip`, if `ip` is
 /// a guarded instruction of this library. Async-signal-safe: PC-relative

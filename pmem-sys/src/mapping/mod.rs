@@ -3,15 +3,20 @@
 //! with the reason for it (`classify`).
 
 mod classify;
+mod deep;
 pub(crate) mod dirty;
 pub mod eadr;
 mod registry;
 mod sys;
 
+pub use crate::granularity::Granularity;
+pub(crate) use deep::deep_sync;
 pub use registry::{
     Region, granularity, mapping_size, reason, reason_text, region_at, unmap, unmap_range,
 };
-pub(crate) use registry::{msync_range, registry_region_containing, special_granularity};
+pub(crate) use registry::{
+    msync_range, no_special_mappings, registry_region_containing, special_granularity,
+};
 pub use sys::page_size;
 
 use crate::Error;
@@ -19,41 +24,6 @@ use crate::knobs;
 use classify::{Target, check_fd, classify, fd_path, huge_align, size_as_usize};
 use std::ffi::CString;
 use std::path::Path;
-
-/// How fine-grained durability is on a mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(i32)]
-pub enum Granularity {
-    /// The platform flushes CPU caches on power loss (eADR): a store is
-    /// durable once visible; only non-temporal stores need the fence.
-    Byte = 0,
-    /// Persistent memory mapped directly (MAP_SYNC, device-DAX): flush the
-    /// lines, then fence.
-    CacheLine = 1,
-    /// The page cache stands between stores and media: msync.
-    Page = 2,
-}
-
-impl Granularity {
-    /// `byte`, `cache_line` or `page`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Granularity::Byte => "byte",
-            Granularity::CacheLine => "cache_line",
-            Granularity::Page => "page",
-        }
-    }
-
-    /// The inverse of [`Granularity::name`].
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "byte" => Some(Granularity::Byte),
-            "cache_line" => Some(Granularity::CacheLine),
-            "page" => Some(Granularity::Page),
-            _ => None,
-        }
-    }
-}
 
 /// Flags of [`map_file`] (and `pmem_sys_map_file`).
 pub struct MapFlags;

@@ -141,6 +141,14 @@ fn publish_special(reg: &BTreeMap<usize, Arc<Region>>) {
     SPECIAL_TABLE.publish(&v);
 }
 
+/// True while this library has no byte- or page-granular mapping: every
+/// store then takes the flushing half, and this one load is all the
+/// routing it costs.
+#[inline(always)]
+pub(crate) fn no_special_mappings() -> bool {
+    SPECIAL_TABLE.len.load(Ordering::Acquire) == 0
+}
+
 /// The granularity of `addr` if it lies in a byte- or page-granular
 /// mapping of this library; `None` for cache-line mappings and memory this
 /// library did not map (both are treated as cache-line).
