@@ -97,7 +97,7 @@ fi
 node_tests() {
     cd "$here/node" || return 1
     echo "node $(node --version), koffi $(node -p "require('koffi/package.json').version")"
-    PMEM_SYS_LIB=$lib timeout 300 node --test test/pmem.test.js test/fault.test.js
+    PMEM_SYS_LIB=$lib timeout 300 node --test test/pmem.test.js test/fault.test.js test/flags.test.js
 }
 
 node_major=0

@@ -25,10 +25,20 @@ export class Mapping {
    * garbage-collected.
    */
   readonly buffer: ArrayBuffer;
-  /** memcpy_to_pmem at offset; not ordered until drain(). Returns the byte count. */
+  /** The checked copy at offset (throws EIO on a bus error); not ordered until drain(). Returns the byte count. */
   write(offset: number, data: string | ArrayBufferView | ArrayBuffer): number;
-  /** A copy of length bytes at offset. */
+  /** A copy of length bytes at offset (throws EIO on a bus error). */
   read(offset: number, length: number): Buffer;
+  /** pmem_sys_memcpy_flags at offset with F_* flags (default 0: drained); not fault-safe. Returns the byte count. */
+  writeFlags(offset: number, data: string | ArrayBufferView | ArrayBuffer, flags?: number): number;
+  /** pmem_sys_memmove_flags inside the mapping; not fault-safe. */
+  move(dstOffset: number, srcOffset: number, length: number, flags?: number): void;
+  /** pmem_sys_memset_flags; not fault-safe. */
+  memset(offset: number, value: number, length: number, flags?: number): void;
+  /** pmem_sys_deep_flush; the whole mapping by default. */
+  deepFlush(offset?: number, length?: number): void;
+  /** pmem_sys_deep_persist; the whole mapping by default. */
+  deepPersist(offset?: number, length?: number): void;
   /** Make [offset, offset + length) durable now; the whole mapping by default. */
   persist(offset?: number, length?: number): void;
   granularity(): Granularity;
@@ -41,6 +51,13 @@ export const FILE_CREATE: number;
 export const FILE_EXCL: number;
 export const FILE_SPARSE: number;
 export const FILE_TMPFILE: number;
+/** Store flags (PMDK's PMEM_F_MEM_* values). */
+export const F_NODRAIN: number;
+export const F_NONTEMPORAL: number;
+export const F_TEMPORAL: number;
+export const F_WC: number;
+export const F_WB: number;
+export const F_NOFLUSH: number;
 
 export function mapFile(path: string | URL, size?: number, flags?: number, mode?: number): Mapping;
 export function memremap(fd: number, offset: number | bigint, size: number): Mapping;

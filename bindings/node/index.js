@@ -72,6 +72,7 @@ const c = {
   // The checked copy: -1 with errno EIO on a bus error instead of SIGBUS.
   memcpy_to_pmem_checked: lib.func('pmem_sys_memcpy_to_pmem_checked', 'int', ['uintptr_t', 'const void *', 'size_t']),
   persist: lib.func('pmem_sys_persist', 'int', ['uintptr_t', 'size_t']),
+  // Per-call flags and the deep flush (resolved lazily: see flagCalls()).
   drain: lib.func('pmem_sys_drain', 'int', []),
   wmb_pmem: lib.func('wmb_pmem', 'void', []),
   granularity: lib.func('pmem_sys_granularity', 'int', ['uintptr_t', 'size_t']),
@@ -82,6 +83,40 @@ const c = {
   impl: lib.func('pmem_sys_impl', 'const char *', []),
   version: lib.func('pmem_sys_version', 'const char *', []),
 };
+
+// The per-call store flags and the deep flush, declared on first use so
+// that a library without them still loads for everything else.
+let flagFns = null;
+function flagCalls() {
+  if (flagFns === null) {
+    flagFns = {
+      memcpy: lib.func('pmem_sys_memcpy_flags', 'int', ['uintptr_t', 'const void *', 'size_t', 'uint']),
+      memmove: lib.func('pmem_sys_memmove_flags', 'int', ['uintptr_t', 'uintptr_t', 'size_t', 'uint']),
+      memset: lib.func('pmem_sys_memset_flags', 'int', ['uintptr_t', 'int', 'size_t', 'uint']),
+      deep_flush: lib.func('pmem_sys_deep_flush', 'int', ['uintptr_t', 'size_t']),
+      deep_persist: lib.func('pmem_sys_deep_persist', 'int', ['uintptr_t', 'size_t']),
+    };
+  }
+  return flagFns;
+}
+
+// Store flags: the values of PMDK's PMEM_F_MEM_* (pmem.h's PMEM_SYS_F_*).
+const F_NODRAIN = 1;
+const F_NONTEMPORAL = 2;
+const F_TEMPORAL = 4;
+const F_WC = 8;
+const F_WB = 16;
+const F_NOFLUSH = 32;
+const F_ALL = F_NODRAIN | F_NONTEMPORAL | F_TEMPORAL | F_WC | F_WB | F_NOFLUSH;
+
+function checkFlags(call, flags) {
+  if (!Number.isSafeInteger(flags) || flags < 0 || flags > 0xffffffff) {
+    throw argError(RangeError, 'ERR_OUT_OF_RANGE', `${call}: flags ${String(flags)}: not an integer from 0 to 4294967295`);
+  }
+  if ((flags & ~F_ALL) !== 0 || flags > F_ALL) {
+    throw new PmemError(call, os.constants.errno.EINVAL, `${call}: flags 0x${flags.toString(16)}: unknown bits`);
+  }
+}
 
 const FILE_CREATE = 1;
 const FILE_EXCL = 2;
@@ -236,6 +271,71 @@ class Mapping {
       throw libraryError('memcpy_from_pmem');
     }
     return out;
+  }
+
+  /**
+   * Copy data to offset with pmem_sys_memcpy_flags: the flags (F_*) choose
+   * non-temporal or temporal stores and whether the call flushes and
+   * drains (by default both: durable on return). A view of this mapping's
+   * buffer may overlap the destination (pmem_sys_memmove_flags then).
+   * Unknown flag bits throw 'EINVAL' and store nothing. Not fault-safe: a
+   * bus error kills the process (use write()). Returns the count.
+   */
+  writeFlags(offset, data, flags = 0) {
+    const call = 'Mapping.writeFlags';
+    const bytes = toBytes(call, data);
+    this.#range(call, offset, bytes.length);
+    checkFlags(call, flags);
+    if (bytes.length === 0) return 0;
+    const f = flagCalls();
+    if (this.#buffer !== null && bytes.buffer === this.#buffer) {
+      if (f.memmove(this.#addr + offset, this.#addr + bytes.byteOffset, bytes.length, flags) !== 0) {
+        throw libraryError('pmem_sys_memmove_flags');
+      }
+    } else if (f.memcpy(this.#addr + offset, bytes, bytes.length, flags) !== 0) {
+      throw libraryError('pmem_sys_memcpy_flags');
+    }
+    return bytes.length;
+  }
+
+  /** Move length bytes inside the mapping (overlap allowed), pmem_sys_memmove_flags. Not fault-safe. */
+  move(dstOffset, srcOffset, length, flags = 0) {
+    const call = 'Mapping.move';
+    this.#range(call, dstOffset, length);
+    this.#range(call, srcOffset, length);
+    checkFlags(call, flags);
+    if (length === 0) return;
+    if (flagCalls().memmove(this.#addr + dstOffset, this.#addr + srcOffset, length, flags) !== 0) {
+      throw libraryError('pmem_sys_memmove_flags');
+    }
+  }
+
+  /** Fill length bytes at offset with value (0-255), pmem_sys_memset_flags. Not fault-safe. */
+  memset(offset, value, length, flags = 0) {
+    const call = 'Mapping.memset';
+    this.#range(call, offset, length);
+    checkSize(call, 'value', value, 255);
+    checkFlags(call, flags);
+    if (length === 0) return;
+    if (flagCalls().memset(this.#addr + offset, value, length, flags) !== 0) {
+      throw libraryError('pmem_sys_memset_flags');
+    }
+  }
+
+  /**
+   * pmem_sys_deep_flush: durable past the memory controller: write back and
+   * fence, then the region's deep_flush on device-DAX, else msync. A system
+   * call: for rare points such as the end of a checkpoint.
+   */
+  deepFlush(offset = 0, length = this.#size - offset) {
+    this.#range('Mapping.deepFlush', offset, length);
+    if (flagCalls().deep_flush(this.#addr + offset, length) !== 0) throw libraryError('pmem_sys_deep_flush');
+  }
+
+  /** pmem_sys_deep_persist: deepFlush that also throws an msync failure an earlier wmbPmem() recorded. */
+  deepPersist(offset = 0, length = this.#size - offset) {
+    this.#range('Mapping.deepPersist', offset, length);
+    if (flagCalls().deep_persist(this.#addr + offset, length) !== 0) throw libraryError('pmem_sys_deep_persist');
   }
 
   /** Make [offset, offset + length) durable now; the whole mapping by default. */
@@ -394,4 +494,10 @@ module.exports = {
   FILE_EXCL,
   FILE_SPARSE,
   FILE_TMPFILE,
+  F_NODRAIN,
+  F_NONTEMPORAL,
+  F_TEMPORAL,
+  F_WC,
+  F_WB,
+  F_NOFLUSH,
 };
