@@ -19,13 +19,35 @@ class _HasFileno(Protocol):
 class Mapping:
     """A file or device-DAX range mapped by pmem-sys; a writable buffer."""
 
-    def write(self, offset: int, data: Buffer, /) -> None:
-        """Copies ``data`` to ``offset`` with memcpy_to_pmem (not fenced)."""
+    def write(
+        self,
+        offset: int,
+        data: Buffer,
+        /,
+        *,
+        nontemporal: bool = False,
+        temporal: bool = False,
+        flush: bool = True,
+        drain: bool = False,
+    ) -> None:
+        """Copies ``data`` to ``offset`` with memcpy_to_pmem (not fenced
+        unless ``drain=True``)."""
     def read(self, offset: int, length: int, /) -> bytes:
         """Returns ``length`` bytes from ``offset`` (memcpy_from_pmem)."""
     def readinto(self, offset: int, buffer: Buffer, /) -> int:
         """Fills ``buffer`` from ``offset``; returns ``len(buffer)``."""
-    def memset(self, offset: int, value: int, length: int, /) -> None:
+    def memset(
+        self,
+        offset: int,
+        value: int,
+        length: int,
+        /,
+        *,
+        nontemporal: bool = False,
+        temporal: bool = False,
+        flush: bool = True,
+        drain: bool = False,
+    ) -> None:
         """Sets ``length`` bytes from ``offset`` to ``value``."""
     def write_back(self, offset: int = 0, length: int | None = None) -> None:
         """Writes the range back (arch_wb_cache_pmem); not fenced."""
@@ -33,6 +55,8 @@ class Mapping:
         """Makes the range durable, as mmap.flush() does (same as persist)."""
     def persist(self, offset: int = 0, length: int | None = None) -> None:
         """Makes the range durable (write back and fence, or msync)."""
+    def deep_persist(self, offset: int = 0, length: int | None = None) -> None:
+        """persist, then flush the device's write queues (pmem_deep_persist)."""
     def close(self) -> None:
         """Unmaps; BufferError while buffer exports are alive."""
     def __bytes__(self) -> bytes:

@@ -7,8 +7,11 @@ of the file, never through the mapping under test.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import struct
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,3 +106,50 @@ def world_readable_file() -> Iterator[Path]:
         yield p
     finally:
         shutil.rmtree(d)
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+KPF_DIRTY = 1 << 4  # include/uapi/linux/kernel-page-flags.h
+
+
+def page_flags(addr: int) -> int | None:
+    """The kernel's flags of the page frame behind virtual address ``addr``
+    of this process (/proc/self/pagemap, then /proc/kpageflags), or None
+    when the frame number is hidden (not root) or the page is not present."""
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(addr // PAGE * 8)
+        entry = struct.unpack("<Q", f.read(8))[0]
+    pfn = entry & ((1 << 55) - 1)
+    if not entry >> 63 or pfn == 0:
+        return None
+    with open("/proc/kpageflags", "rb") as f:
+        f.seek(pfn * 8)
+        flags: int = struct.unpack("<Q", f.read(8))[0]
+        return flags
+
+
+@pytest.fixture
+def page_cache_file(tmp_path: Path) -> Iterator[Path]:
+    """A file on a filesystem with write-back (dirty pages are cleaned only
+    by msync or the flusher), or SKIPPED."""
+    if not os.access("/proc/kpageflags", os.R_OK):
+        print("SKIPPED: durability checks through the page flags: /proc/kpageflags is not readable (needs root)")
+        pytest.skip("/proc/kpageflags is not readable (needs root)")
+    fs = subprocess.run(["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True, text=True).stdout.strip()
+    if fs in ("tmpfs", "ramfs", ""):
+        print(f"SKIPPED: durability checks through the page flags: {tmp_path} is on {fs or 'an unknown filesystem'}, which has no write-back")
+        pytest.skip(f"{tmp_path} has no write-back ({fs})")
+    p = tmp_path / "dirty.pmem"
+    p.write_bytes(bytes(4 * PAGE))
+    os.sync()
+    yield p
+
+
+def page_dirty(m: pypmem.Mapping, offset: int) -> bool:
+    """Whether the page cache holds the page of ``m`` at ``offset`` dirty
+    (written to and not yet written back: not durable)."""
+    with memoryview(m) as v:
+        base = ctypes.addressof(ctypes.c_char.from_buffer(v))
+    flags = page_flags(base + offset)
+    assert flags is not None, "the page frame is not visible"
+    return bool(flags & KPF_DIRTY)

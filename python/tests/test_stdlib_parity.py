@@ -8,60 +8,15 @@ import ctypes
 import errno
 import os
 import pydoc
-import struct
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pypmem
-from conftest import file_bytes, unprivileged
+from conftest import file_bytes, page_dirty, unprivileged
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-KPF_DIRTY = 1 << 4  # include/uapi/linux/kernel-page-flags.h
-
-
-def _page_flags(addr: int) -> int | None:
-    """The kernel's flags of the page frame behind virtual address ``addr``
-    of this process (/proc/self/pagemap, then /proc/kpageflags), or None
-    when the frame number is hidden (not root) or the page is not present."""
-    with open("/proc/self/pagemap", "rb") as f:
-        f.seek(addr // PAGE * 8)
-        entry = struct.unpack("<Q", f.read(8))[0]
-    pfn = entry & ((1 << 55) - 1)
-    if not entry >> 63 or pfn == 0:
-        return None
-    with open("/proc/kpageflags", "rb") as f:
-        f.seek(pfn * 8)
-        flags: int = struct.unpack("<Q", f.read(8))[0]
-        return flags
-
-
-@pytest.fixture
-def page_cache_file(tmp_path: Path) -> Iterator[Path]:
-    """A file on a filesystem with write-back (dirty pages are cleaned only
-    by msync or the flusher), or SKIPPED."""
-    if not os.access("/proc/kpageflags", os.R_OK):
-        print("SKIPPED: flush durability: /proc/kpageflags is not readable (needs root)")
-        pytest.skip("/proc/kpageflags is not readable (needs root)")
-    fs = subprocess.run(["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True, text=True).stdout.strip()
-    if fs in ("tmpfs", "ramfs", ""):
-        print(f"SKIPPED: flush durability: {tmp_path} is on {fs or 'an unknown filesystem'}, which has no write-back")
-        pytest.skip(f"{tmp_path} has no write-back ({fs})")
-    p = tmp_path / "dirty.pmem"
-    p.write_bytes(bytes(4 * PAGE))
-    os.sync()
-    yield p
-
-
-def _dirty(m: pypmem.Mapping, offset: int) -> bool:
-    with memoryview(m) as v:
-        base = ctypes.addressof(ctypes.c_char.from_buffer(v))
-    flags = _page_flags(base + offset)
-    assert flags is not None, "the page frame is not visible"
-    return bool(flags & KPF_DIRTY)
 
 
 def test_flush_is_durable_as_mmap_flush_is(page_cache_file: Path) -> None:
@@ -71,21 +26,21 @@ def test_flush_is_durable_as_mmap_flush_is(page_cache_file: Path) -> None:
     with pypmem.map_file(page_cache_file) as m:
         assert m.granularity == "page"
         m.write(PAGE + 8, b"durable?")
-        assert _dirty(m, PAGE)
+        assert page_dirty(m, PAGE)
         m.flush(PAGE + 8, 8)
-        assert not _dirty(m, PAGE), "flush() left the page dirty: not durable"
+        assert not page_dirty(m, PAGE), "flush() left the page dirty: not durable"
 
         with memoryview(m) as v:  # an ordinary store through a view
             v[2 * PAGE] = 7
-        assert _dirty(m, 2 * PAGE)
+        assert page_dirty(m, 2 * PAGE)
         m.flush()  # mmap.flush() with no arguments: the whole mapping
-        assert not _dirty(m, 2 * PAGE)
+        assert not page_dirty(m, 2 * PAGE)
 
         m.write(3 * PAGE, b"later")
         m.write_back(3 * PAGE, 5)
-        assert _dirty(m, 3 * PAGE)  # write_back alone does not msync
+        assert page_dirty(m, 3 * PAGE)  # write_back alone does not msync
         pypmem.wmb_pmem()
-        assert not _dirty(m, 3 * PAGE)
+        assert not page_dirty(m, 3 * PAGE)
     assert file_bytes(page_cache_file)[PAGE + 8 : PAGE + 16] == b"durable?"
 
 

@@ -11,3 +11,6 @@ pypmem.map_file("x", 10, True)  # E: create is keyword-only
 m.granularity = "page"  # E: read-only property
 x: int = m[0:2]  # E: a slice is bytes
 pypmem.no_such_function()  # E: not in the module
+m.write(0, b"x", drain="yes")  # E: drain is a bool
+m.write(0, b"x", True)  # E: the flags are keyword-only
+m.memset(0, 1, 2, nodrain=True)  # E: no such keyword

@@ -15,7 +15,10 @@ def save(path: str, records: list[bytes]) -> int:
         for r in records:
             m.write(offset, r)
             offset += len(r)
+        m.write(offset, b"end", nontemporal=True, drain=True)
+        m.memset(offset + 3, 0, 5, temporal=True, flush=False)
         m.persist(0, offset)
+        m.deep_persist(0, offset)
         first: int = m[0]
         head: bytes = m[0:4]
         m[0] = first
