@@ -405,7 +405,7 @@ case " \$* " in *" -kernel "*)
           i=\$((i + 1)); sleep 0.1; done ) &
 esac
 if [ $mode = replacement ]; then
-    LD_LIBRARY_PATH="$repl_dir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"; export LD_LIBRARY_PATH
+    LD_LIBRARY_PATH="${repl_dir:-}\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"; export LD_LIBRARY_PATH
 fi
 exec "$real_qemu" "\$@"
 EOF
@@ -437,7 +437,7 @@ EOF
         [ -e "$m" ] || continue
         n=$((n + 1))
         maps=$(grep -o '/[^ ]*libpmem\.so\.1[^ ]*$' "$m" | sort -u)
-        if [ "$maps" != "$want" ]; then
+        if [ "$maps" != "$(readlink -f "$want")" ]; then
             fail "qemu: /proc/$(basename "$m" | cut -d. -f2)/maps maps ${maps:-no libpmem.so.1}, want $want"
             bad=1
         fi
@@ -459,6 +459,56 @@ EOF
     fi
     [ -n "$daxwork" ] && [ -d "$daxwork" ] && rm -rf "$daxwork"
     [ $bad = 0 ] && pass "qemu: $(tail -n1 "$work/dax.out" | sed 's/^test-dax: //'); /proc/PID/maps of $n VM(s) show $want and no other libpmem"
+    qemu_lsa "$real_qemu" "$want"
+}
+
+# QEMU's own call into libpmem: with a pmem=on backend and a label area,
+# QEMU 7.2 copies a guest's label write with pmem_memcpy_persist.  One short
+# boot (guest-lsa.c, lsa-init) writes a random marker; gdb counts the calls
+# into the loaded libpmem.so.1 (and says which file it is), and the marker
+# must be in the backing file where the label area lives (its last 128 KiB).
+qemu_lsa() {
+    local real_qemu=$1 want=$2 kdir=$root/build/dax/cache/kernel d=$work/lsa
+    if [ ! -s "$kdir/vmlinuz" ]; then
+        skip "qemu label write: no kernel in $kdir (tests/dax/run.sh fetches it)"
+        return 0
+    fi
+    need qemu-lsa gdb:gdb cpio:cpio || return 0
+    mkdir -p "$d"/r/bin "$d"/r/lib/modules "$d"/r/proc "$d"/r/sys "$d"/r/dev "$d"/r/tmp
+    cp /bin/busybox "$d/r/bin/" && cp "$kdir"/modules/*.ko "$d/r/lib/modules/" &&
+        install -m 755 "$here/lsa-init" "$d/r/init" &&
+        gcc -static -O2 -Wall -Wextra -Werror -o "$d/r/bin/guest-lsa" "$here/guest-lsa.c" &&
+        (cd "$d/r" && find . | cpio -o -H newc --quiet) >"$d/initrd" &&
+        truncate -s 256M "$d/img" || { fail "qemu label write: setup"; return 0; }
+    local marker
+    marker=LSA-$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')
+    local -a envs=()
+    [ $mode = replacement ] && envs=(LD_LIBRARY_PATH="$repl_dir")
+    env "${envs[@]}" timeout 180 gdb -q -batch -ex 'set pagination off' -ex 'break main' -ex run \
+        -ex 'info sharedlibrary libpmem\.so\.1' -ex 'dprintf pmem_memcpy_persist,"LSA-CALL pmem_memcpy_persist\n"' \
+        -ex continue --args "$real_qemu" -nodefaults -no-reboot -display none -monitor none \
+        -accel tcg -cpu max -smp 1 -machine pc,nvdimm=on -m 512M,slots=2,maxmem=2G \
+        -object memory-backend-file,id=nv,share=on,pmem=on,mem-path="$d/img",size=256M \
+        -device nvdimm,id=nvdimm0,memdev=nv,label-size=128K \
+        -kernel "$kdir/vmlinuz" -initrd "$d/initrd" -append "console=ttyS0 quiet panic=-1 lsa_marker=$marker" \
+        -serial file:"$d/console.log" >"$d/gdb.out" 2>&1
+    local got calls at
+    got=$(grep -o '/[^ ]*libpmem\.so\.1$' "$d/gdb.out" | sort -u)
+    calls=$(grep -c '^LSA-CALL pmem_memcpy_persist' "$d/gdb.out")
+    at=$(dd if="$d/img" iflag=skip_bytes,count_bytes skip=$((256 * 1048576 - 131072 + 4096)) count=${#marker} 2>/dev/null)
+    if ! tr -d '\r' <"$d/console.log" | grep -q '^LSA-WRITTEN'; then
+        fail "qemu label write: the guest did not write: $(tr -d '\r' <"$d/console.log" | grep -m1 -E 'FAIL|panic' || tail -n 2 "$d/console.log")"
+    elif [ "$got" != "$want" ]; then
+        fail "qemu label write: gdb shows ${got:-no libpmem.so.1} loaded, want $want"
+    elif grep -qE 'no version information|symbol lookup error|version .LIBPMEM' "$d/gdb.out"; then
+        fail "qemu label write: loader warning: $(grep -m1 -E 'no version|symbol lookup|version .LIBPMEM' "$d/gdb.out")"
+    elif [ "$calls" -lt 1 ]; then
+        fail "qemu label write: QEMU never called pmem_memcpy_persist"
+    elif [ "$at" != "$marker" ]; then
+        fail "qemu label write: the marker is not in the backing file's label area (found '$at')"
+    else
+        pass "qemu label write: QEMU called pmem_memcpy_persist of $want $calls time(s) (gdb), the guest's marker is in the backing file's label area"
+    fi
 }
 
 # ------------------------------------------------------------ bench-fio
