@@ -150,9 +150,14 @@ fn drain() {
     }
 }
 
+/// The flags that choose the stores (everything but NODRAIN).
+const F_STORE_KIND: u32 = F_NONTEMPORAL | F_TEMPORAL | F_WC | F_WB | F_NOFLUSH;
+
 /// The copy behind every memmove/memcpy form: PMDK's `pmem_memcpy*` is a
 /// memmove too, so overlapping ranges are safe through either name (the
-/// engine's move is its copy when the ranges do not overlap).
+/// engine's move is its copy when the ranges do not overlap). Flags go to
+/// the engine (unknown bits masked off, as PMDK ignores them);
+/// `PMEM_NO_FLUSH=1` adds NOFLUSH; the drain is this layer's ([`drain`]).
 ///
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes.
@@ -160,24 +165,31 @@ fn drain() {
 unsafe fn store_move(dst: *mut c_void, src: *const c_void, n: usize, flags: u32) -> *mut c_void {
     init();
     let flags = flags & F_VALID;
-    let drain = flags & (F_NODRAIN | F_NOFLUSH) == 0;
     let (d, s) = (dst.cast::<u8>(), src.cast::<u8>());
-    if n == 0 {
-        // Nothing to store (the pointers may be anything, even NULL).
-    } else if flags & F_NOFLUSH != 0 || NO_FLUSH.load(Ordering::Relaxed) {
-        // SAFETY: the caller's contract; no write-back asked for.
-        unsafe { std::ptr::copy(s, d, n) };
-    } else {
-        // SAFETY: the caller's contract.
-        unsafe { pmem_sys::memmove_to_pmem(d, s, n) };
+    if n != 0 {
+        let no_flush = if NO_FLUSH.load(Ordering::Relaxed) {
+            F_NOFLUSH
+        } else {
+            0
+        };
+        if (flags | no_flush) & F_STORE_KIND == 0 {
+            // SAFETY: the caller's contract.
+            unsafe { pmem_sys::memmove_to_pmem(d, s, n) };
+        } else {
+            // With NODRAIN the engine reports nothing (only a drain can fail).
+            // SAFETY: the caller's contract.
+            let _ = unsafe {
+                pmem_sys::memmove_flags_unchecked_bits(d, s, n, flags | no_flush | F_NODRAIN)
+            };
+        }
     }
-    if drain {
-        self::drain();
+    if flags & (F_NODRAIN | F_NOFLUSH) == 0 {
+        drain();
     }
     dst
 }
 
-/// The fill behind every memset form.
+/// The fill behind every memset form, as [`store_move`].
 ///
 /// # Safety
 /// `dst` writable for `n` bytes.
@@ -185,19 +197,25 @@ unsafe fn store_move(dst: *mut c_void, src: *const c_void, n: usize, flags: u32)
 unsafe fn store_set(dst: *mut c_void, c: c_int, n: usize, flags: u32) -> *mut c_void {
     init();
     let flags = flags & F_VALID;
-    let drain = flags & (F_NODRAIN | F_NOFLUSH) == 0;
     let d = dst.cast::<u8>();
-    if n == 0 {
-        // Nothing to store.
-    } else if flags & F_NOFLUSH != 0 || NO_FLUSH.load(Ordering::Relaxed) {
-        // SAFETY: the caller's contract.
-        unsafe { std::ptr::write_bytes(d, c as u8, n) };
-    } else {
-        // SAFETY: the caller's contract.
-        unsafe { pmem_sys::memset_pmem(d, c as u8, n) };
+    if n != 0 {
+        let no_flush = if NO_FLUSH.load(Ordering::Relaxed) {
+            F_NOFLUSH
+        } else {
+            0
+        };
+        if (flags | no_flush) & F_STORE_KIND == 0 {
+            // SAFETY: the caller's contract.
+            unsafe { pmem_sys::memset_pmem(d, c as u8, n) };
+        } else {
+            // SAFETY: the caller's contract.
+            let _ = unsafe {
+                pmem_sys::memset_flags_unchecked_bits(d, c as u8, n, flags | no_flush | F_NODRAIN)
+            };
+        }
     }
-    if drain {
-        self::drain();
+    if flags & (F_NODRAIN | F_NOFLUSH) == 0 {
+        drain();
     }
     dst
 }
@@ -590,6 +608,30 @@ mod tests {
         let x = 0u64;
         // SAFETY: pmem_is_pmem does not access the range.
         assert_eq!(unsafe { pmem_is_pmem((&raw const x).cast(), 8) }, 1);
+    }
+
+    #[test]
+    fn flag_values_are_the_engines() {
+        assert_eq!(
+            [
+                F_NODRAIN,
+                F_NONTEMPORAL,
+                F_TEMPORAL,
+                F_WC,
+                F_WB,
+                F_NOFLUSH,
+                F_VALID
+            ],
+            [
+                pmem_sys::F_NODRAIN,
+                pmem_sys::F_NONTEMPORAL,
+                pmem_sys::F_TEMPORAL,
+                pmem_sys::F_WC,
+                pmem_sys::F_WB,
+                pmem_sys::F_NOFLUSH,
+                pmem_sys::F_ALL
+            ]
+        );
     }
 
     #[test]
