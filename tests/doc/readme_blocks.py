@@ -209,7 +209,13 @@ def main(argv):
         try:
             os.makedirs(f"{tmp}/home")
             os.makedirs(f"{tmp}/work")
-            script = script_for(path, bs, tmp)
+            try:
+                script = script_for(path, bs, tmp)
+            except SystemExit as e:  # a block the runner refuses to guess about
+                print(f"doc-test: {e}", file=sys.stderr)
+                print(f"==== {path}: FAILED (not run)", flush=True)
+                failed.append(path)
+                continue
             with open(f"{tmp}/session.sh", "w") as f:
                 f.write(script)
             t0 = time.monotonic()
