@@ -50,6 +50,13 @@ pub(crate) const DETACH_AT: usize = 64 * 1024;
 /// after :meth:`persist` of their range, and they are not protected against
 /// media errors (use :meth:`read` and :meth:`write` for that).
 ///
+/// :meth:`flush` is durable when it returns, as ``mmap.flush()`` is (it
+/// is :meth:`persist`); :meth:`write_back` is the write-back without a
+/// fence. ``readonly=True`` (or a read-only descriptor) maps without write
+/// permission: stores raise TypeError and exports are read-only.
+/// ``bytes(m)`` is a guarded copy; ``bytearray(m)``, ``hashlib`` and other
+/// consumers of the buffer protocol read the memory directly, unguarded.
+///
 /// ``close()`` raises BufferError while a memoryview, numpy array or other
 /// export is alive; every other use after ``close()`` raises ValueError.
 #[pyclass(frozen, weakref, module = "pypmem", name = "Mapping")]
@@ -257,10 +264,14 @@ impl Mapping {
         }
     }
 
-    /// TypeError for a store into a read-only mapping (as `mmap` raises for
-    /// `ACCESS_READ`).
+    /// The error of a store into a read-only mapping: TypeError (as `mmap`
+    /// raises for `ACCESS_READ`), or ValueError once it is closed, as for
+    /// every other use after `close()`.
     #[cold]
-    fn read_only(call: &str) -> PyErr {
+    fn read_only(&self, call: &str) -> PyErr {
+        if self.state.is_closed() {
+            return closed(call);
+        }
         PyTypeError::new_err(format!(
             "{call}: the mapping is read-only (mapped with readonly=True or from a read-only descriptor)"
         ))
@@ -567,7 +578,7 @@ impl Mapping {
     ) -> PyResult<()> {
         const CALL: &str = "Mapping.write";
         if self.readonly {
-            return Err(Self::read_only(CALL));
+            return Err(self.read_only(CALL));
         }
         let flags = match (nontemporal, temporal, flush, drain) {
             (None, None, None, None) => None,
@@ -670,7 +681,7 @@ impl Mapping {
     ) -> PyResult<()> {
         const CALL: &str = "Mapping.memset";
         if self.readonly {
-            return Err(Self::read_only(CALL));
+            return Err(self.read_only(CALL));
         }
         let flags = match (nontemporal, temporal, flush, drain) {
             (None, None, None, None) => None,
@@ -906,7 +917,7 @@ impl Mapping {
     ) -> PyResult<()> {
         const CALL: &str = "Mapping.__setitem__";
         if self.readonly {
-            return Err(Self::read_only(CALL));
+            return Err(self.read_only(CALL));
         }
         if let Ok(slice) = key.cast::<PySlice>() {
             let s = slice.indices(self.len as isize)?;

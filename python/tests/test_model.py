@@ -35,6 +35,18 @@ payloads = st.builds(
     st.integers(min_value=0, max_value=64) | st.integers(min_value=0, max_value=SIZE + 2),
     st.integers(min_value=0, max_value=2**32),
 )
+# The per-call flags of write and memset: mostly the plain call.
+store_flags = st.sampled_from(
+    [{}] * 4
+    + [
+        {"nontemporal": True},
+        {"temporal": True},
+        {"flush": False},
+        {"drain": True},
+        {"nontemporal": True, "drain": True},
+        {"temporal": True, "flush": False},
+    ]
+)
 indices = st.integers(min_value=-SIZE - 2, max_value=SIZE + 2)
 slice_parts = st.none() | indices
 steps = st.none() | st.sampled_from([1, 2, 3, 7, -1, -2, -5, 4096])
@@ -77,14 +89,14 @@ class MappingModel(RuleBasedStateMachine):
 
     # -- rules while mapped ----------------------------------------------
     @precondition(lambda self: self.m is not None)
-    @rule(offset=offsets, data=payloads)
-    def write(self, offset: int, data: bytes) -> None:
+    @rule(offset=offsets, data=payloads, flags=store_flags)
+    def write(self, offset: int, data: bytes, flags: dict[str, bool]) -> None:
         assert self.m is not None
         if self.fits(offset, len(data)):
-            self.m.write(offset, data)
+            self.m.write(offset, data, **flags)
             self.model[offset : offset + len(data)] = data
         else:
-            expect_refused(ValueError, self.m.write, offset, data)
+            expect_refused(ValueError, lambda: self.m.write(offset, data, **flags))
 
     @precondition(lambda self: self.m is not None)
     @rule(offset=offsets, length=lengths)
@@ -107,14 +119,14 @@ class MappingModel(RuleBasedStateMachine):
             expect_refused(ValueError, self.m.readinto, offset, buf)
 
     @precondition(lambda self: self.m is not None)
-    @rule(offset=offsets, value=st.integers(min_value=0, max_value=255), length=lengths)
-    def memset(self, offset: int, value: int, length: int) -> None:
+    @rule(offset=offsets, value=st.integers(min_value=0, max_value=255), length=lengths, flags=store_flags)
+    def memset(self, offset: int, value: int, length: int, flags: dict[str, bool]) -> None:
         assert self.m is not None
         if self.fits(offset, length):
-            self.m.memset(offset, value, length)
+            self.m.memset(offset, value, length, **flags)
             self.model[offset : offset + length] = bytes([value]) * length
         else:
-            expect_refused(ValueError, self.m.memset, offset, value, length)
+            expect_refused(ValueError, lambda: self.m.memset(offset, value, length, **flags))
 
     @precondition(lambda self: self.m is not None)
     @rule(i=indices)
@@ -192,11 +204,11 @@ class MappingModel(RuleBasedStateMachine):
             v.release()
 
     @precondition(lambda self: self.m is not None)
-    @rule(offset=offsets, length=st.none() | lengths, how=st.sampled_from(["persist", "flush", "write_back+wmb"]))
+    @rule(offset=offsets, length=st.none() | lengths, how=st.sampled_from(["persist", "flush", "write_back+wmb", "deep_persist"]))
     def persist(self, offset: int, length: int | None, how: str) -> None:
         assert self.m is not None
         n = SIZE - offset if length is None else length
-        f = {"persist": self.m.persist, "flush": self.m.flush}.get(how, self.m.write_back)
+        f = {"persist": self.m.persist, "flush": self.m.flush, "deep_persist": self.m.deep_persist}.get(how, self.m.write_back)
         if self.fits(offset, n):
             f(offset, length)
             if how == "write_back+wmb":

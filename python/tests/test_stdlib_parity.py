@@ -148,3 +148,11 @@ def test_bytes_of_a_mapping_is_a_copy_that_leaves_no_export(tmp_path: Path) -> N
     m.close()  # no export is alive
     with pytest.raises(ValueError, match="closed"):
         bytes(m)
+
+
+def test_stores_into_a_closed_read_only_mapping_say_closed(data_file: tuple[Path, bytes]) -> None:
+    m = pypmem.map_file(data_file[0], readonly=True)
+    m.close()
+    for store in (lambda: m.write(0, b"x"), lambda: m.memset(0, 1, 1), lambda: m.__setitem__(0, 1)):
+        with pytest.raises(ValueError, match="closed"):
+            store()
