@@ -161,6 +161,7 @@ test-libpmem-symbols: lib libpmem
 # function and flag through libpmem.so.1 (a few seconds).
 test-libpmem-unit: libpmem
 	$(CARGO) test -p pmdk-compat --release
+	$(CARGO) test -p pmem-sys --release --features record --test store_widths_flags
 	$(MAKE) --no-print-directory -C pmdk-compat/tests/c RELEASE=$(abspath $(RELEASE)) test
 
 # Real PMDK programs on libpmem.so.1 (tests/libpmem/README.md): fio's
