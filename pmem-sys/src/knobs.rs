@@ -3,8 +3,8 @@
 //!
 //! Plain data: parsing, the environment, the values in force and their
 //! history for [`report`]. This module knows nothing of the engine: the
-//! engine selects from the knobs while holding their lock ([`read`],
-//! [`update`]), so a selection always matches the knobs it was made from.
+//! engine selects from the knobs while holding their lock (`read`,
+//! `update`), so a selection always matches the knobs it was made from.
 //!
 //! Every `PMEM_SYS_NO_*` knob has one polarity: `1` disables that feature,
 //! `0` (or unset) leaves it to the CPU. A malformed value is ignored and
@@ -136,10 +136,10 @@ impl Knobs {
         let mut k = Knobs::default();
         let mut bad = Vec::new();
         for name in NAMES {
-            if let Some(v) = lookup(name) {
-                if let Err(KnobError::Malformed(why)) = k.set(name, Some(&v)) {
-                    bad.push(format!("{name}={v:?} ignored: {why}"));
-                }
+            if let Some(v) = lookup(name)
+                && let Err(KnobError::Malformed(why)) = k.set(name, Some(&v))
+            {
+                bad.push(format!("{name}={v:?} ignored: {why}"));
             }
         }
         (k, bad)

@@ -76,9 +76,18 @@
 //!
 //! - [`knobs`]: what the user forced, as plain data: parsing, the
 //!   environment, the values in force.
-//! - [`engine`]: what the CPU has (`detect`), which table runs
-//!   (`dispatch`), and the algorithm written once (`algo`). `arch/` stamps
-//!   out the per-instruction-set leaves.
+//! - `arch`: how to copy and flush, and nothing else: the algorithm
+//!   written once (`arch::algo`, generic over a vector and a flush
+//!   instruction) and the static tables of leaves it stamps out per
+//!   instruction set.
+//! - [`engine`]: what the CPU has (`detect`), and which snapshot runs
+//!   (`dispatch`: selection a pure function of the CPU and the knobs, the
+//!   snapshot of everything a call needs, published through one atomic
+//!   pointer).
+//!
+//! Dependencies run one way: `api` and `capi` use everything; `engine`
+//! uses `arch`, `knobs` and `fault`; `mapping` uses `knobs`; `arch`,
+//! `knobs` and `fault` use none of the others (`fault` uses `mapping`).
 //! - [`mapping`]: `mmap` with `MAP_SYNC`, the registry of mappings, the
 //!   granularity and its reason, and the page-granular `msync` bookkeeping.
 //! - [`fault`]: the `SIGBUS` handler and guarded copy behind the fault-safe
@@ -89,8 +98,8 @@
 //!
 //! ## Why a feature gate and not a second crate for the C ABI
 //!
-//! The C symbols (`#[no_mangle]`) live behind the `capi` feature, and the
-//! crate is only an rlib: the Makefile builds `libpmem_sys.so` and `.a`
+//! The C symbols (`#[unsafe(no_mangle)]`) live behind the `capi`
+//! feature, and the crate is only an rlib: the Makefile builds `libpmem_sys.so` and `.a`
 //! with `cargo rustc --features capi --crate-type cdylib|staticlib` and
 //! passes the SONAME there. A crate that depends on this one (the Python
 //! extension) therefore gets neither the exported symbols, which a cdylib
@@ -99,7 +108,7 @@
 //! dependent cdylib. One crate keeps the engine and its C face side by
 //! side, and the generated header reads the C face from one file.
 
-#![deny(unsafe_code)]
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 pub mod api;

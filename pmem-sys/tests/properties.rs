@@ -303,11 +303,10 @@ proptest! {
         let mut expect = Knobs::default();
         let mut refused = Vec::new();
         for (name, v) in NAMES.iter().zip(&vals) {
-            if let Some(v) = v {
-                if expect.set(name, Some(v)).is_err() {
+            if let Some(v) = v
+                && expect.set(name, Some(v)).is_err() {
                     refused.push(*name);
                 }
-            }
         }
         prop_assert_eq!(k, expect);
         prop_assert_eq!(bad.len(), refused.len(), "{:?}", bad);

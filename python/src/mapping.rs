@@ -923,18 +923,20 @@ impl Mapping {
             let s = slice.indices(self.len as isize)?;
             // The commonest case first, without ensure_open: the hold
             // refuses a closed mapping.
-            if let Some((p, n)) = exact_bytes(value) {
-                if s.step == 1 && n == s.slicelength && n != 0 {
-                    let r = Range {
-                        offset: s.start as usize,
-                        len: n,
-                    };
-                    let hold = self.hold_for(CALL, n)?;
-                    // SAFETY: `value` (immutable bytes) is held by the caller
-                    // for the whole call; `r` lies inside the mapping (slice
-                    // indices are clipped to it); `hold` keeps it open.
-                    return unsafe { self.store(py, &hold, CALL, r, p, None) };
-                }
+            if let Some((p, n)) = exact_bytes(value)
+                && s.step == 1
+                && n == s.slicelength
+                && n != 0
+            {
+                let r = Range {
+                    offset: s.start as usize,
+                    len: n,
+                };
+                let hold = self.hold_for(CALL, n)?;
+                // SAFETY: `value` (immutable bytes) is held by the caller
+                // for the whole call; `r` lies inside the mapping (slice
+                // indices are clipped to it); `hold` keeps it open.
+                return unsafe { self.store(py, &hold, CALL, r, p, None) };
             }
             self.ensure_open(CALL)?;
             let src = Source::get(value, CALL)?;

@@ -162,7 +162,7 @@ unsafe fn arg_str<'a>(p: *const c_char) -> Option<&'a CStr> {
 ///
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes, not overlapping.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcpy_to_pmem(dst: *mut pmem_void, src: *const c_void, n: usize) {
     // SAFETY: the caller's contract.
     unsafe { api::memcpy_to_pmem(dst.cast(), src.cast(), n) }
@@ -186,7 +186,7 @@ pub unsafe extern "C" fn memcpy_to_pmem(dst: *mut pmem_void, src: *const c_void,
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes, except for pages that
 /// raise SIGBUS; not overlapping.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcpy_from_pmem(
     dst: *mut c_void,
     src: *const pmem_void,
@@ -220,7 +220,7 @@ fn copy_failed(call: &str, side: &str, base: *const u8, off: usize, n: usize) ->
 ///
 /// # Safety
 /// As memcpy_from_pmem().
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_copy_mc(
     dst: *mut c_void,
     src: *const pmem_void,
@@ -250,7 +250,7 @@ pub unsafe extern "C" fn pmem_sys_copy_mc(
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes, except for destination
 /// pages that raise SIGBUS; not overlapping.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_memcpy_to_pmem_checked(
     dst: *mut pmem_void,
     src: *const c_void,
@@ -277,7 +277,7 @@ pub unsafe extern "C" fn pmem_sys_memcpy_to_pmem_checked(
 /// included. Ranges of page-granular mappings written by those calls are
 /// msynced here; an msync failure is kept and reported by the next
 /// pmem_sys_drain() or pmem_sys_persist() of this thread.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn wmb_pmem() {
     api::wmb_pmem()
 }
@@ -286,14 +286,14 @@ pub extern "C" fn wmb_pmem() {
 ///
 /// True on x86_64 and aarch64; false for the portable fallback, where only
 /// page-granular mappings (msync) are durable.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn arch_has_wmb_pmem() -> bool {
     api::arch_has_wmb_pmem()
 }
 
 /// arch_has_pmem_api - does this CPU have the flush and fence instructions
 /// the pmem API needs?
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn arch_has_pmem_api() -> bool {
     api::arch_has_pmem_api()
 }
@@ -313,7 +313,7 @@ pub extern "C" fn arch_has_pmem_api() -> bool {
 ///
 /// # Safety
 /// None beyond those of mmap: the mapping is new memory.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn memremap_pmem(fd: c_int, offset: u64, size: usize) -> *mut pmem_void {
     guard("memremap_pmem", core::ptr::null_mut(), || {
         mapping::memremap(fd, offset, size).map(|a| a as *mut pmem_void)
@@ -325,7 +325,7 @@ pub extern "C" fn memremap_pmem(fd: c_int, offset: u64, size: usize) -> *mut pme
 ///
 /// Returns 0, or -1 with errno EINVAL for NULL, an address inside but not
 /// at the start of a mapping, an unknown address, or a second unmap.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn memunmap_pmem(addr: *mut pmem_void) -> c_int {
     guard("memunmap_pmem", -1, || {
         mapping::unmap(addr as usize).map(|()| 0)
@@ -342,7 +342,7 @@ pub extern "C" fn memunmap_pmem(addr: *mut pmem_void) -> c_int {
 ///
 /// # Safety
 /// `addr` writable for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn clear_pmem(addr: *mut pmem_void, n: usize) {
     // SAFETY: the caller's contract.
     unsafe { api::clear_pmem(addr.cast(), n) }
@@ -357,7 +357,7 @@ pub unsafe extern "C" fn clear_pmem(addr: *mut pmem_void, n: usize) {
 ///
 /// # Safety
 /// `addr` mapped for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn arch_wb_cache_pmem(addr: *mut pmem_void, n: usize) {
     // SAFETY: the caller's contract.
     unsafe { api::arch_wb_cache_pmem(addr.cast_const().cast(), n) }
@@ -371,7 +371,7 @@ pub unsafe extern "C" fn arch_wb_cache_pmem(addr: *mut pmem_void, n: usize) {
 ///
 /// # Safety
 /// `addr` mapped for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn arch_invalidate_pmem(addr: *mut pmem_void, n: usize) {
     // SAFETY: the caller's contract.
     unsafe { api::arch_invalidate_pmem(addr.cast_const().cast(), n) }
@@ -388,7 +388,7 @@ pub unsafe extern "C" fn arch_invalidate_pmem(addr: *mut pmem_void, n: usize) {
 ///
 /// # Safety
 /// `dst` writable for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_memset(dst: *mut pmem_void, c: c_int, n: usize) {
     // SAFETY: the caller's contract.
     unsafe { api::memset_pmem(dst.cast(), c as u8, n) }
@@ -403,7 +403,7 @@ pub unsafe extern "C" fn pmem_sys_memset(dst: *mut pmem_void, c: c_int, n: usize
 ///
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_memmove(dst: *mut pmem_void, src: *const c_void, n: usize) {
     // SAFETY: the caller's contract.
     unsafe { api::memmove_to_pmem(dst.cast(), src.cast(), n) }
@@ -420,7 +420,7 @@ pub unsafe extern "C" fn pmem_sys_memmove(dst: *mut pmem_void, src: *const c_voi
 ///
 /// # Safety
 /// `addr` mapped for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_persist(addr: *const pmem_void, n: usize) -> c_int {
     guard("pmem_sys_persist", -1, || {
         // SAFETY: the caller's contract.
@@ -469,7 +469,7 @@ const _: () = assert!(
 ///
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes; not overlapping.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_memcpy_flags(
     dst: *mut pmem_void,
     src: *const c_void,
@@ -492,7 +492,7 @@ pub unsafe extern "C" fn pmem_sys_memcpy_flags(
 ///
 /// # Safety
 /// `src` readable and `dst` writable for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_memmove_flags(
     dst: *mut pmem_void,
     src: *const c_void,
@@ -515,7 +515,7 @@ pub unsafe extern "C" fn pmem_sys_memmove_flags(
 ///
 /// # Safety
 /// `dst` writable for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_memset_flags(
     dst: *mut pmem_void,
     c: c_int,
@@ -541,7 +541,7 @@ pub unsafe extern "C" fn pmem_sys_memset_flags(
 ///
 /// # Safety
 /// `addr` mapped for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_deep_flush(addr: *const pmem_void, n: usize) -> c_int {
     guard("pmem_sys_deep_flush", -1, || {
         // SAFETY: the caller's contract.
@@ -559,7 +559,7 @@ pub unsafe extern "C" fn pmem_sys_deep_flush(addr: *const pmem_void, n: usize) -
 ///
 /// # Safety
 /// `addr` mapped for `n` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_deep_persist(addr: *const pmem_void, n: usize) -> c_int {
     guard("pmem_sys_deep_persist", -1, || {
         // SAFETY: the caller's contract.
@@ -572,7 +572,7 @@ pub unsafe extern "C" fn pmem_sys_deep_persist(addr: *const pmem_void, n: usize)
 /// The same work as wmb_pmem(); returns 0, or -1 with errno when an msync
 /// of a page-granular range failed (now or in an earlier wmb_pmem() of
 /// this thread).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_drain() -> c_int {
     guard("pmem_sys_drain", -1, || api::drain().map(|()| 0))
 }
@@ -596,7 +596,7 @@ pub extern "C" fn pmem_sys_drain() -> c_int {
 /// # Safety
 /// `path` is NULL or a NUL-terminated string; `mapped_size` is NULL or
 /// writable.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_map_file(
     path: *const c_char,
     size: usize,
@@ -644,7 +644,7 @@ pub unsafe extern "C" fn pmem_sys_map_file(
 ///
 /// Returns the length in bytes (not rounded to pages), or 0 with errno
 /// EINVAL when @addr is not the start of a mapping.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_mapping_size(addr: *const pmem_void) -> usize {
     guard("pmem_sys_mapping_size", 0, || {
         mapping::mapping_size(addr as usize)
@@ -657,7 +657,7 @@ pub extern "C" fn pmem_sys_mapping_size(addr: *const pmem_void) -> usize {
 ///
 /// Returns PMEM_SYS_GRANULARITY_BYTE, _CACHE_LINE or _PAGE, or -1 with
 /// errno EINVAL when the range is not inside one mapping of this library.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_granularity(addr: *const pmem_void, n: usize) -> c_int {
     guard("pmem_sys_granularity", -1, || {
         mapping::granularity("pmem_sys_granularity", addr as usize, n).map(|g| g as c_int)
@@ -671,7 +671,7 @@ pub extern "C" fn pmem_sys_granularity(addr: *const pmem_void, n: usize) -> c_in
 /// True for byte and cache-line granularity. False for page granularity,
 /// and false with errno EINVAL for a range outside the mappings of this
 /// library.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_is_pmem(addr: *const pmem_void, n: usize) -> bool {
     guard("pmem_sys_is_pmem", false, || {
         mapping::granularity("pmem_sys_is_pmem", addr as usize, n).map(|g| g != Granularity::Page)
@@ -688,7 +688,7 @@ pub extern "C" fn pmem_sys_is_pmem(addr: *const pmem_void, n: usize) -> bool {
 /// Lifetime: the string stays valid for the life of the process, after
 /// the mapping is unmapped too (the library keeps one copy of each
 /// distinct reason). Do not free it.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_mapping_reason(addr: *const pmem_void) -> *const c_char {
     guard("pmem_sys_mapping_reason", core::ptr::null(), || {
         // Interned, not the region's own copy: a caller may well print the
@@ -710,7 +710,7 @@ pub extern "C" fn pmem_sys_mapping_reason(addr: *const pmem_void) -> *const c_ch
 /// either evaluation order (it prints the new message or the previous
 /// one); copy the text to keep it past the thread's next failure. A
 /// message longer than 4607 bytes is cut and ends in "...". Do not free it.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_errormsg() -> *const c_char {
     LAST_ERROR.with(|buf| buf.get().cast::<c_char>().cast_const())
 }
@@ -718,7 +718,7 @@ pub extern "C" fn pmem_sys_errormsg() -> *const c_char {
 /// pmem_sys_version - the library version, "MAJOR.MINOR.PATCH"
 ///
 /// Lifetime: a constant string, valid for the life of the process.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
@@ -732,7 +732,7 @@ pub extern "C" fn pmem_sys_version() -> *const c_char {
 /// Lifetime: valid for the life of the process, also after
 /// pmem_sys_set_option() selects another table (the call then returns
 /// another string). Do not free it.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_impl() -> *const c_char {
     guard("pmem_sys_impl", core::ptr::null(), || {
         Ok(interned(api::implementation()))
@@ -742,7 +742,7 @@ pub extern "C" fn pmem_sys_impl() -> *const c_char {
 /// pmem_sys_movnt_threshold - copies of at least this many bytes use
 /// non-temporal stores (whole cache lines, and aligned 8-byte words of
 /// partial lines where that pays)
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_movnt_threshold() -> usize {
     crate::engine::movnt_threshold()
 }
@@ -753,7 +753,7 @@ pub extern "C" fn pmem_sys_movnt_threshold() -> usize {
 /// clflushopt clwb").
 ///
 /// Lifetime: computed once, valid for the life of the process.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_cpu_features() -> *const c_char {
     static NAMES: OnceLock<CString> = OnceLock::new();
     NAMES
@@ -771,7 +771,7 @@ pub extern "C" fn pmem_sys_cpu_features() -> *const c_char {
 /// pmem_sys_set_option() does not change it (call again for the new
 /// report). The library keeps one copy of each distinct report. Do not
 /// free it.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_knobs() -> *const c_char {
     guard("pmem_sys_knobs", core::ptr::null(), || {
         Ok(interned(&knobs::report()))
@@ -789,7 +789,7 @@ pub extern "C" fn pmem_sys_knobs() -> *const c_char {
 ///
 /// # Safety
 /// `name` and `value` are NULL or NUL-terminated strings.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_set_option(name: *const c_char, value: *const c_char) -> c_int {
     guard("pmem_sys_set_option", -1, || {
         // SAFETY: the caller's contract.
@@ -837,7 +837,7 @@ pub unsafe extern "C" fn pmem_sys_set_option(name: *const c_char, value: *const 
 ///
 /// # Safety
 /// `name` is NULL or a NUL-terminated string.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_get_option(name: *const c_char) -> *const c_char {
     guard("pmem_sys_get_option", core::ptr::null(), || {
         // SAFETY: the caller's contract.
@@ -878,7 +878,7 @@ pub unsafe extern "C" fn pmem_sys_get_option(name: *const c_char) -> *const c_ch
 ///
 /// # Safety
 /// @path is NULL or a NUL-terminated string.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_sys_record_start(path: *const c_char) -> c_int {
     guard("pmem_sys_record_start", -1, || {
         // SAFETY: the caller's contract.
@@ -902,7 +902,7 @@ pub unsafe extern "C" fn pmem_sys_record_start(path: *const c_char) -> c_int {
 /// Records the plain-pointer stores since the last call, ends the trace
 /// and closes it. Returns 0, or -1 with errno: EINVAL when not recording,
 /// or the first error writing the trace.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn pmem_sys_record_stop() -> c_int {
     guard("pmem_sys_record_stop", -1, || {
         crate::record::stop().map(|()| 0)

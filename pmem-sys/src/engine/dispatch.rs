@@ -1,7 +1,7 @@
 //! Which snapshot runs. Selection is a pure function of (features, knobs)
 //! ([`selection`]); the snapshot for a selection is built once and
 //! interned ([`snapshot`]); publication happens in one place
-//! ([`publish`]), through one atomic pointer that starts at a snapshot of
+//! (`publish`), through one atomic pointer that starts at a snapshot of
 //! resolver trampolines, ifunc-style: the first call detects, selects,
 //! publishes and forwards; every later call is one load and one indirect
 //! call.

@@ -386,12 +386,13 @@ pub(crate) unsafe fn copy_checked(
     n: usize,
     mut copy: impl FnMut(*mut u8, *const u8, usize),
 ) -> Result<(), usize> {
-    if GUARDED && n != 0 {
-        if let Some(g) = mapping::special_granularity(dst as usize) {
-            // SAFETY: the caller's contract.
-            let left = unsafe { copy_mc(guarded, dst, src, n) };
-            return finish_unflushed(g, dst, n, left);
-        }
+    if GUARDED
+        && n != 0
+        && let Some(g) = mapping::special_granularity(dst as usize)
+    {
+        // SAFETY: the caller's contract.
+        let left = unsafe { copy_mc(guarded, dst, src, n) };
+        return finish_unflushed(g, dst, n, left);
     }
     // SAFETY: in both closures [off, off + len) lies inside both ranges; the
     // probe stores bytes `copy` stores again right after. The probe's source
@@ -427,22 +428,23 @@ pub(crate) unsafe fn set_checked(
     n: usize,
     mut set: impl FnMut(*mut u8, u8, usize),
 ) -> Result<(), usize> {
-    if GUARDED && n != 0 {
-        if let Some(g) = mapping::special_granularity(dst as usize) {
-            // The guarded copy from a filled buffer, a chunk at a time.
-            let fill = [c; 4096];
-            let mut off = 0;
-            while off < n {
-                let len = (n - off).min(fill.len());
-                // SAFETY: the caller's contract; `fill` holds `len` bytes.
-                let left = unsafe { copy_mc(guarded, dst.add(off), fill.as_ptr(), len) };
-                if left != 0 {
-                    return finish_unflushed(g, dst, n, n - off - len + left);
-                }
-                off += len;
+    if GUARDED
+        && n != 0
+        && let Some(g) = mapping::special_granularity(dst as usize)
+    {
+        // The guarded copy from a filled buffer, a chunk at a time.
+        let fill = [c; 4096];
+        let mut off = 0;
+        while off < n {
+            let len = (n - off).min(fill.len());
+            // SAFETY: the caller's contract; `fill` holds `len` bytes.
+            let left = unsafe { copy_mc(guarded, dst.add(off), fill.as_ptr(), len) };
+            if left != 0 {
+                return finish_unflushed(g, dst, n, n - off - len + left);
             }
-            return finish_unflushed(g, dst, n, 0);
+            off += len;
         }
+        return finish_unflushed(g, dst, n, 0);
     }
     // SAFETY: in both closures [off, off + len) lies inside the range.
     unsafe {

@@ -890,7 +890,7 @@ global_asm!(
     ".popsection",
 );
 
-extern "C" {
+unsafe extern "C" {
     /// Stores `value` at `dst` (4 bytes, any alignment) with MOVNTI;
     /// returns 1 if the store raised SIGBUS, 0 otherwise.
     fn __pmem_sys_probe_nt(dst: *mut u8, value: u32) -> u32;
@@ -915,7 +915,7 @@ pub(crate) unsafe fn probe_store4(dst: *mut u8, value: u32) -> bool {
 /// The addresses a routine's signal-frame redirection needs.
 macro_rules! routine_symbols {
     ($entry:ident, $fast:ident, $fast_end:ident, $retry:ident, $exact:ident, $exact_end:ident, $fixup:ident) => {
-        extern "C" {
+        unsafe extern "C" {
             /// Copies `n` bytes from `src` to `dst`; returns the bytes not
             /// copied (0 on success) after a SIGBUS that the handler of
             /// `super` redirected to a recovery point.

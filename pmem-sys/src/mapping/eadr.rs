@@ -41,13 +41,13 @@ pub fn region_of(sysfs_root: &str, kind: &str, major: u32, minor: u32) -> Option
 /// region on the nd bus must report `cpu_cache` (and there must be one).
 pub fn domain(sysfs_root: &str, region: Option<&str>) -> Domain {
     let devices = Path::new(sysfs_root).join("bus/nd/devices");
-    if let Some(r) = region {
-        if let Some(d) = read_domain(&devices.join(r)) {
-            return Domain {
-                eadr: d == "cpu_cache",
-                note: format!("{r} persistence_domain={d}"),
-            };
-        }
+    if let Some(r) = region
+        && let Some(d) = read_domain(&devices.join(r))
+    {
+        return Domain {
+            eadr: d == "cpu_cache",
+            note: format!("{r} persistence_domain={d}"),
+        };
     }
     let Ok(entries) = fs::read_dir(&devices) else {
         return Domain {

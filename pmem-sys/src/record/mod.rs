@@ -664,10 +664,10 @@ pub(crate) fn map(
 ) {
     static ENV: Once = Once::new();
     ENV.call_once(|| {
-        if let Some(p) = std::env::var_os("PMEM_SYS_RECORD").filter(|p| !p.is_empty()) {
-            if let Err(e) = start(Path::new(&p)) {
-                eprintln!("pmem-sys: PMEM_SYS_RECORD: {}", e.message);
-            }
+        if let Some(p) = std::env::var_os("PMEM_SYS_RECORD").filter(|p| !p.is_empty())
+            && let Err(e) = start(Path::new(&p))
+        {
+            eprintln!("pmem-sys: PMEM_SYS_RECORD: {}", e.message);
         }
     });
     if on() {
