@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make test-verify: the verification legs of issue 7.
 #
+#   0. cargo fmt --check over the workspace and the fuzz crate
+#      (rustfmt.toml);
 #   1. the persistence checker over every tier this CPU runs (skipped
 #      tiers are named), the broken-record tests, the dispatch coverage,
 #      the API's routing by granularity (no write-back into byte- and
@@ -38,6 +40,18 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 ||
         { as_root apt-get update -q >/dev/null 2>&1 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1; }
 }
+
+# ---- 0. formatting -----------------------------------------------------------
+if wanted fmt; then
+    leg "cargo fmt --check (workspace and pmem-sys/fuzz)"
+    if ! $CARGO fmt --version >/dev/null 2>&1; then
+        skip "cargo fmt --check" "rustfmt is not installed (rustup component add rustfmt)"
+    elif $CARGO fmt --all --check && $CARGO fmt --manifest-path pmem-sys/fuzz/Cargo.toml --all --check; then
+        pass "cargo fmt --check"
+    else
+        fail "cargo fmt --check (run cargo fmt --all)"
+    fi
+fi
 
 # ---- 1. the persistence checker -------------------------------------------
 if wanted checker; then
