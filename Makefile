@@ -138,7 +138,7 @@ demo: examples
 	echo "== pmeminfo" && \
 	LD_LIBRARY_PATH=$(STAGE)/lib c-examples/pmeminfo "$$dir/hello.pmem" "$$dir"
 
-test: deps test-rust check-header test-symbols test-libpmem-symbols test-libpmem-unit test-libpmem test-c test-examples test-python test-bindings test-verify test-docs \
+test: deps test-rust check-header test-symbols test-libpmem-symbols test-libpmem-unit test-libpmem test-c test-examples test-python test-crash test-bindings test-verify test-docs \
       test-doc test-man test-install
 	@echo "make test: all passed"
 

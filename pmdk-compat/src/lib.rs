@@ -478,6 +478,9 @@ pub extern "C" fn pmem_has_hw_drain() -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_is_pmem(addr: *const c_void, len: usize) -> c_int {
     guarded("pmem_is_pmem", 0, || {
+        // Crash-test recording: libpmemobj maps its pool itself and asks
+        // here first; record that mapping from now on (one load when off).
+        pmem_sys::record::adopt(addr as usize, len);
         match IS_PMEM_FORCE.load(Ordering::Relaxed) {
             1 => 0,
             // Forced on, an empty range is still not persistent memory (PMDK).

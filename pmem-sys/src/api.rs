@@ -9,6 +9,7 @@ use crate::Error;
 use crate::arch::Half;
 use crate::engine::{self, Ops, ops};
 use crate::mapping::{self, Granularity, dirty};
+use crate::record::{self, Call, Src};
 
 /// Per-call flag: do not drain (no fence, no msync) after the store; a
 /// later [`drain`] or [`wmb_pmem`] does it. PMDK's `PMEM_F_MEM_NODRAIN`.
@@ -73,6 +74,7 @@ pub unsafe fn memcpy_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
     if n == 0 {
         return;
     }
+    record::store_call(Call::MemcpyToPmem, dst, Src::Bytes(src), n, true);
     let t = ops();
     if mapping::no_special_mappings() {
         // SAFETY: the caller's contract. The common case ends in this
@@ -92,6 +94,7 @@ pub unsafe fn memmove_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
     if n == 0 {
         return;
     }
+    record::store_call(Call::MemmoveToPmem, dst, Src::Bytes(src), n, true);
     let t = ops();
     if mapping::no_special_mappings() {
         // SAFETY: the caller's contract.
@@ -110,6 +113,7 @@ pub unsafe fn memset_pmem(dst: *mut u8, c: u8, n: usize) {
     if n == 0 {
         return;
     }
+    record::store_call(Call::MemsetPmem, dst, Src::Fill(c), n, true);
     let t = ops();
     if mapping::no_special_mappings() {
         // SAFETY: the caller's contract.
@@ -219,6 +223,7 @@ pub unsafe fn memcpy_flags_unchecked_bits(
     n: usize,
     flags: u32,
 ) -> Result<(), Error> {
+    record::store_flags_call(Call::MemcpyFlags, dst, Src::Bytes(src), n, flags);
     // SAFETY: the caller's contract, for either half.
     unsafe { store_flags(dst, n, flags, |h, thr| (h.copy)(dst, src, n, thr)) }
 }
@@ -248,6 +253,7 @@ pub unsafe fn memmove_flags_unchecked_bits(
     n: usize,
     flags: u32,
 ) -> Result<(), Error> {
+    record::store_flags_call(Call::MemmoveFlags, dst, Src::Bytes(src), n, flags);
     // SAFETY: the caller's contract, for either half.
     unsafe { store_flags(dst, n, flags, |h, thr| (h.r#move)(dst, src, n, thr)) }
 }
@@ -272,6 +278,7 @@ pub unsafe fn memset_flags_unchecked_bits(
     n: usize,
     flags: u32,
 ) -> Result<(), Error> {
+    record::store_flags_call(Call::MemsetFlags, dst, Src::Fill(c), n, flags);
     // SAFETY: the caller's contract, for either half.
     unsafe { store_flags(dst, n, flags, |h, thr| (h.set)(dst, c, n, thr)) }
 }
@@ -286,6 +293,7 @@ pub unsafe fn arch_wb_cache_pmem(addr: *const u8, n: usize) {
     if n == 0 {
         return;
     }
+    record::write_back_call(Call::ArchWbCachePmem, addr, n);
     match mapping::special_granularity(addr as usize) {
         // SAFETY: the caller's contract.
         None => unsafe { (ops().flush)(addr, n) },
@@ -303,6 +311,7 @@ pub unsafe fn arch_invalidate_pmem(addr: *const u8, n: usize) {
     if n == 0 {
         return;
     }
+    record::write_back_call(Call::ArchInvalidatePmem, addr, n);
     if mapping::special_granularity(addr as usize) == Some(Granularity::Page) {
         dirty::record(addr as usize, n);
     }
@@ -386,6 +395,7 @@ pub unsafe fn memcpy_from_pmem_checked(
 /// `src` readable and `dst` writable for `n` bytes, except for destination
 /// pages that raise `SIGBUS`; no overlap.
 pub unsafe fn memcpy_to_pmem_checked(dst: *mut u8, src: *const u8, n: usize) -> Result<(), Error> {
+    record::store_call(Call::MemcpyToPmemChecked, dst, Src::Bytes(src), n, true);
     // SAFETY: the caller's contract.
     unsafe { copy_checked(dst, src, n) }
         .map_err(|off| bus_error("memcpy_to_pmem_checked", "dst", dst, off, n))
@@ -413,6 +423,7 @@ pub(crate) unsafe fn copy_checked(dst: *mut u8, src: *const u8, n: usize) -> Res
 /// # Safety
 /// `dst` writable for `n` bytes, except for pages that raise `SIGBUS`.
 pub unsafe fn memset_pmem_checked(dst: *mut u8, c: u8, n: usize) -> Result<(), Error> {
+    record::store_call(Call::MemsetPmemChecked, dst, Src::Fill(c), n, true);
     let t = engine::resolved();
     // SAFETY: the caller's contract; the closure fills as `memset_pmem`
     // does, with the same snapshot as the probes.
@@ -430,6 +441,7 @@ pub unsafe fn memset_pmem_checked(dst: *mut u8, c: u8, n: usize) -> Result<(), E
 /// for [`drain`] and [`persist`].
 #[inline]
 pub fn wmb_pmem() {
+    record::fence_call(Call::WmbPmem);
     // SAFETY: the fence has no preconditions.
     unsafe { (ops().fence)() };
     if dirty::has_dirty() {
@@ -450,6 +462,7 @@ pub fn drain() -> Result<(), Error> {
 /// # Safety
 /// `addr` is mapped for `n` bytes.
 pub unsafe fn persist(addr: *const u8, n: usize) -> Result<(), Error> {
+    record::persist_call(Call::Persist, addr, n);
     let pending = dirty::take_pending();
     let t = ops();
     let now = match mapping::special_granularity(addr as usize) {
@@ -511,6 +524,7 @@ pub unsafe fn deep_persist(addr: *const u8, n: usize) -> Result<(), Error> {
 /// # Safety
 /// `addr` is mapped for `n` bytes.
 unsafe fn deep(call: &str, addr: *const u8, n: usize) -> Result<(), Error> {
+    record::persist_call(Call::DeepFlush, addr, n);
     let t = ops();
     // SAFETY: the caller's contract; flush and fence from one snapshot.
     unsafe {

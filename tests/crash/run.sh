@@ -122,6 +122,47 @@ expect native cow correct 4 0
 "$ct" --check "true {}" >/dev/null 2>&1
 [ $? = 2 ] && ok "no workload: exit 2" || bad "no workload did not exit 2"
 
+# libpmemobj through pmem-sys's libpmem.so.1: a transactional program
+# passes every sampled image (pmempool check plus its invariant); one that
+# updates outside a transaction, credit before debit, fails. The pool (8
+# MiB) is created before recording; images go to /dev/shm when there is
+# one (each check opens and msyncs the pool). About 25 s.
+if bash "$here/../deps.sh" --need test-crash libpmemobj-dev:/usr/include/libpmemobj.h \
+        pmempool:pmempool; then
+    if [ ! -e "$stage/lib/pmem-sys/libpmem.so.1" ]; then
+        bad "libpmemobj: $stage/lib/pmem-sys/libpmem.so.1 missing (make stage builds it)"
+    elif $CC -std=gnu11 -g -O0 -Wall -Wextra -Werror "$here/obj.c" -o "$work/obj" -lpmemobj; then
+        objtmp=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d -p "$work/tmp")
+        obj_case() { # VARIANT WANT
+            rm -f "$work/pool"
+            (cd "$work" && ./obj create pool) || { bad "libpmemobj: creating the pool"; return; }
+            local out="$work/out.obj.$1"
+            (cd "$work" && LD_LIBRARY_PATH="$stage/lib/pmem-sys" PMEM_IS_PMEM_FORCE=1 \
+                PMEM_SYS_FORCE_GRANULARITY=cache_line TMPDIR="$objtmp" \
+                "$ct" --check 'pmempool check -q {} && ./obj --check {}' --max-images 4 --seed 1 \
+                -- ./obj "$1" pool 1) >"$out" 2>&1
+            local rc=$?
+            local line
+            line=$(grep -n "GUILTY($1)" "$here/obj.c" | cut -d: -f1)
+            if [ "$rc" != "$2" ]; then
+                bad "libpmemobj $1: exit $rc, want $2"
+                sed 's/^/    /' "$out" | cut -c1-300
+            elif [ "$2" = 1 ] && ! grep -q "obj\.c:$line)" "$out"; then
+                bad "libpmemobj $1: caught, but the report does not name obj.c:$line"
+                sed 's/^/    /' "$out" | cut -c1-300
+            else
+                ok "libpmemobj $1: exit $2 ($(grep -o '[0-9]* images checked' "$out"))${line:+, report names obj.c:$line}"
+            fi
+        }
+        obj_case tx 0
+        obj_case unsafe 1
+        [ -z "$(ls -A "$objtmp")" ] || bad "left in $objtmp: $(ls -A "$objtmp")"
+        rmdir "$objtmp"
+    else
+        bad "libpmemobj: compiling obj.c"
+    fi
+fi
+
 # Python: pypmem.crashtest.check on the Python twins (test_crash.py). The
 # package comes from make test-python's environment when it has
 # pypmem.crashtest, else it is built into a fresh one (about a minute).

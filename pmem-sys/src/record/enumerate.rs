@@ -382,7 +382,7 @@ pub fn check_trace<R: Read>(
 mod tests {
     use super::super::format::{Call, Data, Writer};
     use super::*;
-    use crate::mapping::Granularity;
+    use crate::granularity::Granularity;
 
     fn trace(rs: &[Record]) -> Vec<u8> {
         let mut w = Writer::new(Vec::new(), 64, 4096, 1).unwrap();

@@ -4,7 +4,7 @@
 //! appends records; [`Reader`] reads them back and stops cleanly at a
 //! record cut short (a workload killed mid-write leaves one).
 
-use crate::mapping::Granularity;
+use crate::granularity::Granularity;
 use std::io::{self, Read, Write};
 
 /// The first eight bytes of every trace.
@@ -58,10 +58,13 @@ pub enum Call {
     DeepPersist = 18,
     /// The end of recording (`pmem_sys_record_stop` or process exit).
     End = 19,
+    /// A shared file mapping the program made itself, recorded from the
+    /// first call that used it (libpmemobj's pool).
+    Adopt = 20,
 }
 
 impl Call {
-    const ALL: [Call; 20] = [
+    const ALL: [Call; 21] = [
         Call::Direct,
         Call::MemcpyToPmem,
         Call::MemmoveToPmem,
@@ -82,6 +85,7 @@ impl Call {
         Call::DeepFlush,
         Call::DeepPersist,
         Call::End,
+        Call::Adopt,
     ];
 
     /// The code's call, if it is one.
@@ -112,6 +116,7 @@ impl Call {
             Call::DeepFlush => "deep_flush",
             Call::DeepPersist => "deep_persist",
             Call::End => "end of recording",
+            Call::Adopt => "mapping found",
         }
     }
 }

@@ -65,16 +65,13 @@
 //! chosen. The model is stated for x86-64, as the engine assumes.
 
 #![allow(unsafe_code)]
-// The store, write-back, fence and persist hooks are called from api.rs,
-// where they land after the engine's restructuring of that file.
-#![allow(dead_code)]
 
 pub mod enumerate;
 pub mod format;
 pub mod model;
 
 use crate::Error;
-use crate::mapping::Granularity;
+use crate::granularity::Granularity;
 pub use format::Call;
 use format::{Record, Writer};
 use std::cell::Cell;
@@ -114,6 +111,9 @@ struct LiveMap {
     shadow: Vec<u8>,
     /// What a piece left by a partial unmap needs to be recorded anew.
     file: FileId,
+    /// Mapped by the caller, not by this library (see [`adopt`]): it may be
+    /// unmapped behind the recorder's back.
+    adopted: bool,
 }
 
 #[derive(Clone)]
@@ -303,6 +303,25 @@ impl Recorder {
     /// Records every change of every mapping since its shadow, as direct
     /// stores attributed to the call about to be recorded.
     fn compare(&mut self, thread: u32, site: u32) {
+        // A mapping the caller made and unmapped itself is gone: record the
+        // unmap rather than read freed address space.
+        let mut i = 0;
+        while i < self.maps.len() {
+            let m = &self.maps[i];
+            // SAFETY: msync(MS_ASYNC) reads no memory; it fails with ENOMEM
+            // when part of the range is not mapped.
+            if m.adopted && unsafe { libc::msync(m.addr as *mut _, m.len, libc::MS_ASYNC) } != 0 {
+                let m = self.maps.remove(i);
+                let r = self.out.write(&Record::Unmap {
+                    thread,
+                    site,
+                    map: m.id,
+                });
+                self.keep(r);
+            } else {
+                i += 1;
+            }
+        }
         for i in 0..self.maps.len() {
             let m = &mut self.maps[i];
             // SAFETY: a live mapping of this library, readable for `len`
@@ -386,53 +405,53 @@ fn begin() -> (Guard, bool) {
     (Guard(()), outer && PID.load(Relaxed) == std::process::id())
 }
 
-/// Hook: a store call of `n` bytes at `dst`. `written_back`: the call
-/// writes the lines back (or streams them).
+/// Hook of the API's store calls: a store of `n` bytes at `dst` (from
+/// `src`, which the caller guarantees readable for `n` bytes), written back
+/// or streamed by the call when `written_back`. Returns nothing, so the
+/// caller's tail call stays one: the API's stores call no other hook.
 #[inline(always)]
-pub(crate) fn store(
-    call: Call,
-    dst: *const u8,
-    src: Src,
-    n: usize,
-    written_back: bool,
-) -> Option<Guard> {
-    if !on() {
-        return None;
+pub(crate) fn store_call(call: Call, dst: *const u8, src: Src, n: usize, written_back: bool) {
+    if on() {
+        drop(store_slow(call, dst, src, n, written_back));
     }
-    Some(store_slow(call, dst, src, n, written_back))
 }
 
-/// Hook: a store call with the native flags (`F_NODRAIN` = 1,
-/// `F_NOFLUSH` = 32): written back unless NOFLUSH, then a fence unless
-/// NODRAIN or NOFLUSH.
+/// [`store_call`] for the per-call flags: written back unless `F_NOFLUSH`
+/// (then left in the cache, or streamed with `F_NONTEMPORAL`/`F_WC`); the
+/// drain that follows is recorded by `wmb_pmem`'s hook.
 #[inline(always)]
-pub(crate) fn store_flags(
-    call: Call,
-    dst: *const u8,
-    src: Src,
-    n: usize,
-    flags: u32,
-) -> Option<Guard> {
-    if !on() {
-        return None;
-    }
-    const NODRAIN: u32 = 1;
+pub(crate) fn store_flags_call(call: Call, dst: *const u8, src: Src, n: usize, flags: u32) {
+    const NONTEMPORAL_OR_WC: u32 = 2 | 8;
     const NOFLUSH: u32 = 32;
-    let g = store_slow(call, dst, src, n, flags & NOFLUSH == 0);
-    if flags & (NODRAIN | NOFLUSH) == 0 {
-        // The fence is part of the same call: record it without nesting.
-        drop(range_slow_outer(Kind::Fence, call));
+    if on() {
+        let written_back = flags & NOFLUSH == 0 || flags & NONTEMPORAL_OR_WC != 0;
+        drop(store_slow(call, dst, src, n, written_back));
     }
-    Some(g)
 }
 
-/// A fence recorded from inside a recorded call (the drain of a flags
-/// call), which the nesting guard would otherwise hide.
-fn range_slow_outer(kind: Kind, call: Call) -> Guard {
-    let depth = DEPTH.with(|d| d.replace(0));
-    let g = range_slow(kind, call, 0, 0);
-    DEPTH.with(|d| d.set(d.get() + depth));
-    g
+/// Hook: lines of `[addr, addr + n)` written back, not fenced.
+#[inline(always)]
+pub fn write_back_call(call: Call, addr: *const u8, n: usize) {
+    if on() {
+        drop(range_slow(Kind::WriteBack, call, addr as usize, n));
+    }
+}
+
+/// Hook: the calling thread's fence.
+#[inline(always)]
+pub fn fence_call(call: Call) {
+    if on() {
+        drop(range_slow(Kind::Fence, call, 0, 0));
+    }
+}
+
+/// Hook: `[addr, addr + n)` written back and fenced (msynced on a
+/// page-granular mapping).
+#[inline(always)]
+pub fn persist_call(call: Call, addr: *const u8, n: usize) {
+    if on() {
+        drop(range_slow(Kind::Persist, call, addr as usize, n));
+    }
 }
 
 #[cold]
@@ -448,7 +467,10 @@ fn store_slow(call: Call, dst: *const u8, src: Src, n: usize, written_back: bool
     let Some(r) = r.as_mut() else { return g };
     let site = r.site(key);
     r.compare(thread, site);
-    let Some(i) = r.find(dst as usize, n) else {
+    let Some(i) = r
+        .find(dst as usize, n)
+        .or_else(|| r.adopt(thread, site, dst as usize, n))
+    else {
         return g;
     };
     let (id, off) = (r.maps[i].id, dst as usize - r.maps[i].addr);
@@ -525,36 +547,39 @@ fn range_slow(kind: Kind, call: Call, addr: usize, n: usize) -> Guard {
             }
             None => Ok(()),
         },
-        Kind::WriteBack | Kind::Persist => match r.find(addr, n) {
-            Some(i) => {
-                let (map, offset, len) = (r.maps[i].id, (addr - r.maps[i].addr) as u64, n as u64);
-                r.out.write(&if matches!(kind, Kind::Persist) {
-                    Record::Persist {
-                        thread,
-                        site,
-                        call,
-                        map,
-                        offset,
-                        len,
-                    }
-                } else {
-                    Record::WriteBack {
-                        thread,
-                        site,
-                        call,
-                        map,
-                        offset,
-                        len,
-                    }
-                })
+        Kind::WriteBack | Kind::Persist => {
+            match r.find(addr, n).or_else(|| r.adopt(thread, site, addr, n)) {
+                Some(i) => {
+                    let (map, offset, len) =
+                        (r.maps[i].id, (addr - r.maps[i].addr) as u64, n as u64);
+                    r.out.write(&if matches!(kind, Kind::Persist) {
+                        Record::Persist {
+                            thread,
+                            site,
+                            call,
+                            map,
+                            offset,
+                            len,
+                        }
+                    } else {
+                        Record::WriteBack {
+                            thread,
+                            site,
+                            call,
+                            map,
+                            offset,
+                            len,
+                        }
+                    })
+                }
+                // A fence-like persist of memory this library did not map
+                // still completes this thread's write-backs.
+                None if matches!(kind, Kind::Persist) => {
+                    r.out.write(&Record::Fence { thread, site, call })
+                }
+                None => Ok(()),
             }
-            // A fence-like persist of memory this library did not map
-            // still completes this thread's write-backs.
-            None if matches!(kind, Kind::Persist) => {
-                r.out.write(&Record::Fence { thread, site, call })
-            }
-            None => Ok(()),
-        },
+        }
     };
     r.keep(res);
     g
@@ -651,6 +676,19 @@ fn msync_slow(addr: usize, n: usize) {
     }
 }
 
+/// Starts recording from `PMEM_SYS_RECORD`, once: at the first mapping of
+/// this library, or the first memory the caller maps itself ([`adopt`]).
+fn env_start() {
+    static ENV: Once = Once::new();
+    ENV.call_once(|| {
+        if let Some(p) = std::env::var_os("PMEM_SYS_RECORD").filter(|p| !p.is_empty())
+            && let Err(e) = start(Path::new(&p))
+        {
+            eprintln!("pmem-sys: PMEM_SYS_RECORD: {}", e.message);
+        }
+    });
+}
+
 /// Hook: a new mapping of `fd` at `offset`, `[addr, addr + len)`, made by
 /// `call` (`memremap_pmem` or `pmem_sys_map_file`). Starts recording from
 /// `PMEM_SYS_RECORD` the first time.
@@ -662,14 +700,7 @@ pub(crate) fn map(
     len: usize,
     granularity: Granularity,
 ) {
-    static ENV: Once = Once::new();
-    ENV.call_once(|| {
-        if let Some(p) = std::env::var_os("PMEM_SYS_RECORD").filter(|p| !p.is_empty())
-            && let Err(e) = start(Path::new(&p))
-        {
-            eprintln!("pmem-sys: PMEM_SYS_RECORD: {}", e.message);
-        }
-    });
+    env_start();
     if on() {
         let call = if call == "memremap_pmem" {
             Call::Memremap
@@ -742,8 +773,113 @@ impl Recorder {
             len,
             shadow: content.to_vec(),
             file,
+            adopted: false,
         });
     }
+}
+
+/// One line of /proc/self/maps: a shared file mapping.
+struct Vma {
+    start: usize,
+    end: usize,
+    offset: u64,
+    dev: u64,
+    ino: u64,
+    path: String,
+}
+
+/// The shared file mapping holding `addr`, from /proc/self/maps.
+fn vma_of(addr: usize) -> Option<Vma> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    for line in maps.lines() {
+        // start-end perms offset major:minor inode path
+        let mut f = line.split_whitespace();
+        let (range, perms, offset, dev, ino) =
+            (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
+        let path = f.collect::<Vec<_>>().join(" ");
+        let (a, b) = range.split_once('-')?;
+        let (a, b) = (
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        );
+        if addr < a || addr >= b {
+            continue;
+        }
+        let ino: u64 = ino.parse().ok()?;
+        if perms.as_bytes().get(3) != Some(&b's') || ino == 0 {
+            return None;
+        }
+        let (ma, mi) = dev.split_once(':')?;
+        let (ma, mi) = (
+            u32::from_str_radix(ma, 16).ok()?,
+            u32::from_str_radix(mi, 16).ok()?,
+        );
+        return Some(Vma {
+            start: a,
+            end: b,
+            offset: u64::from_str_radix(offset, 16).ok()?,
+            dev: libc::makedev(ma, mi),
+            ino,
+            path,
+        });
+    }
+    None
+}
+
+impl Recorder {
+    /// Starts recording the caller's own shared file mapping that holds
+    /// `[addr, addr + n)`; returns its index in `maps`.
+    fn adopt(&mut self, thread: u32, site: u32, addr: usize, n: usize) -> Option<usize> {
+        let v = vma_of(addr)?;
+        if addr.checked_add(n)? > v.end {
+            return None;
+        }
+        let granularity = crate::knobs::current()
+            .force_granularity
+            .unwrap_or(Granularity::Page);
+        let file = FileId {
+            call: Call::Adopt,
+            file_offset: v.offset,
+            dev: v.dev,
+            ino: v.ino,
+            path: v.path,
+            granularity,
+        };
+        self.add_map(thread, site, file, v.start, v.end - v.start);
+        let i = self.maps.len() - 1;
+        self.maps[i].adopted = true;
+        Some(i)
+    }
+}
+
+/// Hook: `[addr, addr + n)` is persistent memory the caller mapped itself
+/// (libpmemobj maps its pool and asks `pmem_is_pmem`): records the shared
+/// file mapping holding it, if it is not recorded yet, with the granularity
+/// `PMEM_SYS_FORCE_GRANULARITY` names (page granularity without it). A
+/// store, write-back or persist of an unrecorded address does the same.
+pub fn adopt(addr: usize, n: usize) {
+    env_start();
+    if on() {
+        adopt_slow(addr, n);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn adopt_slow(addr: usize, n: usize) {
+    if PID.load(Relaxed) != std::process::id() {
+        return;
+    }
+    let key = site_key();
+    let thread = thread_id();
+    let mut r = lock();
+    let Some(r) = r.as_mut() else { return };
+    if r.find(addr, n.max(1)).is_some() {
+        return;
+    }
+    let site = r.site(key);
+    r.compare(thread, site);
+    r.adopt(thread, site, addr, n.max(1));
 }
 
 /// Hook: `[start, end)` is about to be unmapped from every mapping it

@@ -32,7 +32,7 @@
 //! enumerate such images).
 
 use super::format::{Call, Data, Record};
-use crate::mapping::Granularity;
+use crate::granularity::Granularity;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
