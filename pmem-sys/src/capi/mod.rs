@@ -871,8 +871,8 @@ pub unsafe extern "C" fn pmem_sys_get_option(name: *const c_char) -> *const c_ch
 /// write-back, fence, msync, persist and unmap, and the stores made
 /// through plain pointers (found by comparing the mapping with a shadow at
 /// each call), until pmem_sys_record_stop() or exit. pmem-sys-crashtest
-/// replays the trace. Setting PMEM_SYS_RECORD=<path> in the environment
-/// does the same from the first mapping on. Returns 0, or -1 with errno:
+/// replays the trace. Setting the environment variable PMEM_SYS_RECORD to
+/// a path does the same from the first mapping on. Returns 0, or -1 with errno:
 /// EINVAL for a NULL path, EBUSY while recording, or the error creating
 /// the file.
 ///

@@ -2,8 +2,8 @@
 //!
 //! With `PMEM_SYS_RECORD=<path>` in the environment (read at the first
 //! mapping), or between [`start`] and [`stop`] (`pmem_sys_record_start` /
-//! `pmem_sys_record_stop` in C, `pypmem.record_start` / `record_stop` in
-//! Python), every mapping this library makes, the native calls and the
+//! `pmem_sys_record_stop` in C, `pypmem.crashtest.record_start` /
+//! `record_stop` in Python), every mapping this library makes, the native calls and the
 //! `libpmem.so.1` compatibility layer alike, is recorded to a trace file:
 //! each store call with its range and data, each write-back, fence, msync,
 //! persist and unmap, in program order (the order the calls took the
@@ -21,8 +21,10 @@
 //! first, and records each difference as a `direct store` made just before
 //! that call, with that call's site. Direct stores are ordinary cached
 //! stores: not written back until a write-back or msync covers them.
-//! Comparing costs a pass over the recorded mappings per call (see
-//! BENCHMARKS.md); the shadow costs one copy of each mapping in memory.
+//! Comparing costs a pass over the recorded mappings per call (measured:
+//! about 5 us per call with a 64 KiB mapping, 70 us with 1 MiB, 20 ms with
+//! 64 MiB; see crashtest/README.md); the shadow costs one copy of each
+//! mapping in memory.
 //!
 //! ## Cost when off
 //!
