@@ -191,17 +191,67 @@ mod site {
         unsafe { std::mem::zeroed() }
     }
 
+    /// Whether the frame at `ip` belongs to the libraries a site skips:
+    /// this library's own shared object, `libpmem*` (libpmem.so.1,
+    /// libpmemobj) and the Python extension, as whole modules. Where
+    /// pmem-sys is linked statically (a Rust program, a C program with
+    /// libpmem_sys.a), its frames share the program's module and are told
+    /// apart by their symbol: `pmem_sys::`, the tracer's own, and the C
+    /// exports.
     fn is_library(ip: usize) -> bool {
         let Some((base, name)) = module_of(ip) else {
             return false;
         };
         let mut cache = LIBRARY.lock().unwrap_or_else(|e| e.into_inner());
         let map = cache.get_or_insert_with(HashMap::new);
-        *map.entry(base).or_insert_with(|| {
-            let own = module_of(is_library as *const () as usize).map(|m| m.0);
+        let own = module_of(is_library as *const () as usize).map(|m| m.0);
+        let whole = *map.entry(base).or_insert_with(|| {
             let file = name.rsplit('/').next().unwrap_or(&name);
-            Some(base) == own || file.starts_with("libpmem") || file.starts_with("_pypmem")
-        })
+            file.starts_with("libpmem") || file.starts_with("_pypmem")
+        });
+        if whole {
+            return true;
+        }
+        if Some(base) != own {
+            return false;
+        }
+        // Cached per address (the key is the address itself, which no
+        // module base equals).
+        *map.entry(ip | 1 << 63)
+            .or_insert_with(|| static_library_frame(ip))
+    }
+
+    const C_EXPORTS: [&str; 10] = [
+        "memcpy_to_pmem",
+        "memcpy_from_pmem",
+        "wmb_pmem",
+        "clear_pmem",
+        "arch_wb_cache_pmem",
+        "arch_invalidate_pmem",
+        "arch_has_pmem_api",
+        "arch_has_wmb_pmem",
+        "memremap_pmem",
+        "memunmap_pmem",
+    ];
+
+    fn library_symbol(name: &str) -> bool {
+        let n = name.trim_start_matches('<');
+        n.starts_with("pmem_sys::")
+            || n.starts_with("backtrace::")
+            || n.starts_with("pmem_sys_")
+            || C_EXPORTS.contains(&n)
+    }
+
+    /// A frame of the program's own module is the library's when every
+    /// function inlined into it is (a caller's function with the
+    /// library's inlined into it is the caller's).
+    fn static_library_frame(ip: usize) -> bool {
+        let (mut any, mut all) = (false, true);
+        backtrace::resolve((ip - 1) as *mut _, |sym| {
+            any = true;
+            all &= sym.name().is_some_and(|n| library_symbol(&n.to_string()));
+        });
+        any && all
     }
 
     /// The first return address outside the libraries.
@@ -218,9 +268,12 @@ mod site {
         found
     }
 
-    /// `function (file:line)`, or `function+0xoff (module)`.
+    /// `function (file:line)`, or `function+0xoff (module)`: the innermost
+    /// function at `ip` that is not the library's (inlining may put the
+    /// library's functions at the caller's address).
     pub(super) fn describe(ip: usize) -> String {
-        let mut text = None;
+        let mut text: Option<String> = None;
+        let mut fallback: Option<String> = None;
         // Resolve the call instruction, not the one after it.
         backtrace::resolve((ip - 1) as *mut _, |sym| {
             if text.is_some() {
@@ -231,13 +284,18 @@ mod site {
                 .filename()
                 .and_then(|p| p.file_name())
                 .map(|f| f.to_string_lossy().into_owned());
-            text = match (name, file, sym.lineno()) {
+            let t = match (&name, file, sym.lineno()) {
                 (Some(n), Some(f), Some(l)) => Some(format!("{n} ({f}:{l})")),
-                (Some(n), _, _) => Some(n),
+                (Some(n), _, _) => Some(n.clone()),
                 _ => None,
             };
+            if name.as_deref().is_some_and(library_symbol) {
+                fallback = fallback.take().or(t);
+            } else {
+                text = t;
+            }
         });
-        text.unwrap_or_else(|| match module_of(ip) {
+        text.or(fallback).unwrap_or_else(|| match module_of(ip) {
             Some((base, name)) => format!("{name}+{:#x}", ip - base),
             None => format!("{ip:#x}"),
         })
