@@ -128,7 +128,7 @@ expect native cow correct 4 0
 # MiB) is created before recording; images go to /dev/shm when there is
 # one (each check opens and msyncs the pool). About 25 s.
 if bash "$here/../deps.sh" --need test-crash libpmemobj-dev:/usr/include/libpmemobj.h \
-        pmempool:pmempool; then
+        pmdk-tools:pmempool; then
     if [ ! -e "$stage/lib/pmem-sys/libpmem.so.1" ]; then
         bad "libpmemobj: $stage/lib/pmem-sys/libpmem.so.1 missing (make stage builds it)"
     elif $CC -std=gnu11 -g -O0 -Wall -Wextra -Werror "$here/obj.c" -o "$work/obj" -lpmemobj; then
