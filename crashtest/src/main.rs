@@ -77,10 +77,13 @@ struct Images {
     /// Each file's bytes on disk after the workload (for the parts no
     /// mapping covered).
     finals: Vec<Vec<u8>>,
+    /// Each file's content when first mapped: its image at crash points
+    /// before that (the workload has not touched it through pmem-sys yet).
+    firsts: Vec<Vec<u8>>,
 }
 
 impl Images {
-    fn new(dir: PathBuf, model: &Model) -> std::io::Result<Images> {
+    fn new(dir: PathBuf, model: &Model, firsts: Vec<Vec<u8>>) -> std::io::Result<Images> {
         std::fs::create_dir_all(&dir)?;
         let mut names = Vec::new();
         let mut taken = std::collections::HashSet::new();
@@ -108,12 +111,22 @@ impl Images {
             .iter()
             .map(|f| std::fs::read(&f.path).unwrap_or_default())
             .collect();
-        Ok(Images { names, arg, finals })
+        Ok(Images {
+            names,
+            arg,
+            finals,
+            firsts,
+        })
     }
 
     fn write(&self, model: &Model, un: &[Uncertain], choice: &[usize]) -> std::io::Result<()> {
         for (f, name) in self.names.iter().enumerate() {
-            let img = model.image(f, un, choice);
+            // A file the workload maps only later is as it was then.
+            let img = if f < model.files.len() {
+                model.image(f, un, choice)
+            } else {
+                self.firsts[f].clone()
+            };
             let mut full = self.finals[f].clone();
             if full.len() < img.len() {
                 full.resize(img.len(), 0);
@@ -227,14 +240,14 @@ fn main() -> ExitCode {
         only_point: spec.as_ref().map(|s| s.0),
     };
     // A first pass learns the files (the images' names and sizes).
-    let files = match model_only(&trace) {
+    let (files, firsts) = match model_only(&trace) {
         Ok(m) => m,
         Err(e) => return fail(e),
     };
     if files.files.is_empty() {
         return fail("the workload mapped nothing through pmem-sys while recording");
     }
-    let images = match Images::new(tmp.path().join("images"), &files) {
+    let images = match Images::new(tmp.path().join("images"), &files, firsts) {
         Ok(i) => i,
         Err(e) => return fail(format_args!("preparing the image directory: {e}")),
     };
@@ -335,14 +348,27 @@ fn save(images: &Images, dir: &Path) {
     }
 }
 
-/// The model after the whole trace, without checking anything.
-fn model_only(trace: &Path) -> Result<Model, String> {
+/// The model after the whole trace, without checking anything, and each
+/// file's content when first mapped (in the model's file order).
+fn model_only(trace: &Path) -> Result<(Model, Vec<Vec<u8>>), String> {
     let f = File::open(trace).map_err(|e| e.to_string())?;
     let mut rd =
         pmem_sys::record::format::Reader::new(BufReader::new(f)).map_err(|e| e.to_string())?;
     let mut m = Model::new(rd.header.line as usize, rd.header.page as usize);
+    let mut firsts: Vec<Vec<u8>> = Vec::new();
     while let Some(r) = rd.next_record().map_err(|e| e.to_string())? {
         m.apply(&r).map_err(|e| e.to_string())?;
+        if let pmem_sys::record::format::Record::Map {
+            file_offset,
+            initial,
+            ..
+        } = &r
+            && m.files.len() > firsts.len()
+        {
+            let mut c = vec![0u8; *file_offset as usize];
+            c.extend_from_slice(initial);
+            firsts.push(c);
+        }
     }
-    Ok(m)
+    Ok((m, firsts))
 }

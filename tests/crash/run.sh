@@ -21,7 +21,7 @@ mkdir "$work/tmp"
 export TMPDIR="$work/tmp"
 
 CC=${CC:-gcc}
-for p in log cow; do
+for p in log cow two; do
     # -O0 -g: the report's file:line names the very line of the call.
     $CC -std=c11 -g -O0 -Wall -Wextra -Werror $(pkg-config --cflags pmem-sys) \
         "$here/$p.c" -o "$work/$p" $(pkg-config --libs pmem-sys) -Wl,-rpath,"$stage/lib" || exit 1
@@ -107,6 +107,28 @@ for g in cache_line byte; do
 done
 expect cache_line log no-flush 3 1
 expect cache_line log direct-store 3 1
+# Two files: {} is a directory holding one image per file, named as the
+# originals.
+for variant in correct no-fence; do
+    rm -rf "$work/two.d" && mkdir "$work/two.d"
+    want=0 && [ $variant = no-fence ] && want=1
+    PMEM_SYS_FORCE_GRANULARITY=cache_line "$ct" --check "ls {} >$work/two.ls; $work/two --check {}" \
+        --seed 1 -- "$work/two" "$work/two.d" $variant >"$work/out.two" 2>&1
+    rc=$?
+    line=$(grep -n "GUILTY(no-fence)" "$here/two.c" | cut -d: -f1)
+    if [ "$rc" != "$want" ]; then
+        bad "two files, $variant: exit $rc, want $want"
+        sed 's/^/    /' "$work/out.two"
+    elif [ "$(tr '\n' ' ' <"$work/two.ls")" != "data.pmem index.pmem " ]; then
+        bad "two files, $variant: the image directory holds: $(cat "$work/two.ls")"
+    elif [ $want = 1 ] && ! grep -q "two\.c:$line)" "$work/out.two"; then
+        bad "two files, $variant: caught, but the report does not name two.c:$line"
+        sed 's/^/    /' "$work/out.two"
+    else
+        ok "two files, $variant: exit $want, images data.pmem and index.pmem in one directory"
+    fi
+done
+
 # What the file system gives (page granularity on tmpfs or a disk file):
 # the correct programs pass there too.
 expect native log correct 4 0
