@@ -240,7 +240,10 @@ fn main() -> ExitCode {
         only_point: spec.as_ref().map(|s| s.0),
     };
     // A first pass learns the files (the images' names and sizes).
-    let (files, firsts) = match model_only(&trace) {
+    let first_pass = File::open(&trace)
+        .map_err(|e| e.to_string())
+        .and_then(|f| enumerate::files_of(BufReader::new(f)).map_err(|e| e.to_string()));
+    let (files, firsts) = match first_pass {
         Ok(m) => m,
         Err(e) => return fail(e),
     };
@@ -346,29 +349,4 @@ fn save(images: &Images, dir: &Path) {
             Err(e) => eprintln!("pmem-sys-crashtest: --save {}: {e}", to.display()),
         }
     }
-}
-
-/// The model after the whole trace, without checking anything, and each
-/// file's content when first mapped (in the model's file order).
-fn model_only(trace: &Path) -> Result<(Model, Vec<Vec<u8>>), String> {
-    let f = File::open(trace).map_err(|e| e.to_string())?;
-    let mut rd =
-        pmem_sys::record::format::Reader::new(BufReader::new(f)).map_err(|e| e.to_string())?;
-    let mut m = Model::new(rd.header.line as usize, rd.header.page as usize);
-    let mut firsts: Vec<Vec<u8>> = Vec::new();
-    while let Some(r) = rd.next_record().map_err(|e| e.to_string())? {
-        m.apply(&r).map_err(|e| e.to_string())?;
-        if let pmem_sys::record::format::Record::Map {
-            file_offset,
-            initial,
-            ..
-        } = &r
-            && m.files.len() > firsts.len()
-        {
-            let mut c = vec![0u8; *file_offset as usize];
-            c.extend_from_slice(initial);
-            firsts.push(c);
-        }
-    }
-    Ok((m, firsts))
 }

@@ -56,8 +56,9 @@ def check(
     """Runs ``workload(mapping)`` on a fresh, zeroed file of ``size`` bytes
     mapped with :func:`pypmem.map_file`, recording it, then calls
     ``check(path)`` on every image of that file a power failure could leave
-    (``path`` is a temporary copy named ``name``). The check fails an image
-    by raising (an ``assert``) or returning False.
+    (``path`` is a temporary copy named ``name``; a directory of images
+    named as the originals when the workload maps other files too). The
+    check fails an image by raising (an ``assert``) or returning False.
 
     ``granularity`` is the rule set the run is judged by: ``"cache_line"``
     (persistent memory with ADR: flush and fence), ``"byte"`` (eADR), or

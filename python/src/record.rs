@@ -59,25 +59,32 @@ pub(crate) fn record_stop() -> PyResult<()> {
 }
 
 /// Writes the image of every recorded file into `dir` (named as the
-/// originals) and returns the path the check is given.
+/// originals; a file mapped only later as it was when first mapped) and
+/// returns the path the check is given: the file, or `dir` for several.
 fn write_images(
     m: &Model,
+    files: &Model,
+    firsts: &[Vec<u8>],
     un: &[Uncertain],
     choice: &[usize],
     dir: &Path,
 ) -> std::io::Result<PathBuf> {
     let mut first = None;
-    for (f, file) in m.files.iter().enumerate() {
+    for (f, file) in files.files.iter().enumerate() {
         let name = Path::new(&file.path)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .filter(|n| !n.is_empty() && !file.path.contains(" (deleted)"))
             .unwrap_or_else(|| format!("file{f}"));
         let p = dir.join(name);
-        std::fs::write(&p, m.image(f, un, choice))?;
+        if f < m.files.len() {
+            std::fs::write(&p, m.image(f, un, choice))?;
+        } else {
+            std::fs::write(&p, &firsts[f])?;
+        }
         first.get_or_insert(p);
     }
-    Ok(if m.files.len() == 1 {
+    Ok(if files.files.len() == 1 {
         first.unwrap_or_else(|| dir.to_path_buf())
     } else {
         dir.to_path_buf()
@@ -104,8 +111,14 @@ pub(crate) fn _crash_check<'py>(
             "{CALL}: max_images 0: at least 1 is needed"
         )));
     }
-    let f = std::fs::File::open(&trace)
-        .map_err(|e| PyOSError::new_err(format!("{CALL}: trace {}: {e}", trace.display())))?;
+    let open = || {
+        std::fs::File::open(&trace)
+            .map(std::io::BufReader::new)
+            .map_err(|e| PyOSError::new_err(format!("{CALL}: trace {}: {e}", trace.display())))
+    };
+    let (files, firsts) =
+        enumerate::files_of(open()?).map_err(|e| PyOSError::new_err(format!("{CALL}: {e}")))?;
+    let f = open()?;
     let spec = match image {
         Some(i) => Some(enumerate::parse_spec(i).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -127,7 +140,7 @@ pub(crate) fn _crash_check<'py>(
         &opts,
         spec.as_ref().map(|s| s.1.as_slice()),
         |m, un, c| {
-            let path = write_images(m, un, c, &image_dir)
+            let path = write_images(m, &files, &firsts, un, c, &image_dir)
                 .map_err(|e| format!("writing the image: {e}"))?;
             match check.call1((path.clone(),)) {
                 Ok(v) => {

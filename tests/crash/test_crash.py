@@ -94,3 +94,26 @@ def test_bad_arguments_are_value_errors() -> None:
         pypmem.crashtest.check(log.workload("correct", 1), log.check, max_images=0)
     with pytest.raises(ValueError, match="image"):
         pypmem.crashtest.check(log.workload("correct", 1), log.check, image="nonsense")
+
+
+def test_a_second_file_gives_the_check_a_directory_of_images() -> None:
+    import tempfile
+
+    seen: list[object] = []
+    with tempfile.TemporaryDirectory() as d:
+        other = os.path.join(d, "other.pmem")
+
+        def workload(m: pypmem.Mapping) -> None:
+            m.write(0, b"A")
+            pypmem.wmb_pmem()
+            with pypmem.map_file(other, 4096, create=True) as o:
+                o.write(0, b"B")
+                pypmem.wmb_pmem()
+
+        def check(path: str) -> None:
+            seen.append(sorted(os.listdir(path)) if os.path.isdir(path) else path)
+
+        pypmem.crashtest.check(workload, check)
+    # Every image, even before the second file was mapped, is a directory
+    # holding both files under their own names.
+    assert seen and all(s == ["other.pmem", "pool.pmem"] for s in seen), seen

@@ -270,6 +270,30 @@ fn unit_report(model: &Model, u: &Uncertain, c: usize) -> UnitReport {
     }
 }
 
+/// The model after the whole trace (its files: names for the images) and
+/// each file's content when first mapped, in the model's file order: the
+/// image of a file at crash points before the workload mapped it.
+pub fn files_of<R: Read>(trace: R) -> Result<(Model, Vec<Vec<u8>>), CheckError> {
+    let mut rd = Reader::new(trace).map_err(CheckError::Read)?;
+    let mut m = Model::new(rd.header.line as usize, rd.header.page as usize);
+    let mut firsts: Vec<Vec<u8>> = Vec::new();
+    while let Some(r) = rd.next_record().map_err(CheckError::Read)? {
+        m.apply(&r).map_err(CheckError::Model)?;
+        if let Record::Map {
+            file_offset,
+            initial,
+            ..
+        } = &r
+            && m.files.len() > firsts.len()
+        {
+            let mut c = vec![0u8; *file_offset as usize];
+            c.extend_from_slice(initial);
+            firsts.push(c);
+        }
+    }
+    Ok((m, firsts))
+}
+
 /// Replays `trace`, calling `check(model, uncertain, choice)` on each image
 /// chosen; `Ok(None)` from it means the image passed, `Ok(Some(detail))`
 /// that it failed. Stops at the first failure.
