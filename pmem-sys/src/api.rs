@@ -36,29 +36,95 @@ pub const F_NOFLUSH: u32 = 32;
 /// Every defined per-call flag.
 pub const F_ALL: u32 = F_NODRAIN | F_NONTEMPORAL | F_TEMPORAL | F_WC | F_WB | F_NOFLUSH;
 
-/// Stores into memory that may be byte- or page-granular: looks the
-/// destination up once, picks the half of the snapshot it needs (flushing
-/// for cache-line memory and memory this library did not map, no-flush
-/// for byte- and page-granular mappings, whose range is then remembered
-/// for `wmb_pmem`'s msync), and runs `store` with that half and its
-/// threshold (`nt_from` when the caller forces one). Out of line: the
-/// common case, no such mapping at all, never comes here.
+/// One store operation of a [`Half`], as a type, so that the routing
+/// below is written once and each operation's path compiles to direct
+/// jumps (no closure to pass by reference, hence tail calls). `s` is the
+/// source address for a copy or a move, the byte for a fill.
+trait Store {
+    /// # Safety
+    /// `h`'s operation is safe on `[d, d + n)` with source `s`.
+    unsafe fn run(h: &Half, d: *mut u8, s: usize, n: usize, nt_from: usize);
+}
+
+struct CopyOp;
+struct MoveOp;
+struct SetOp;
+
+impl Store for CopyOp {
+    #[inline(always)]
+    unsafe fn run(h: &Half, d: *mut u8, s: usize, n: usize, nt_from: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (h.copy)(d, s as *const u8, n, nt_from) }
+    }
+}
+
+impl Store for MoveOp {
+    #[inline(always)]
+    unsafe fn run(h: &Half, d: *mut u8, s: usize, n: usize, nt_from: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (h.r#move)(d, s as *const u8, n, nt_from) }
+    }
+}
+
+impl Store for SetOp {
+    #[inline(always)]
+    unsafe fn run(h: &Half, d: *mut u8, s: usize, n: usize, nt_from: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { (h.set)(d, s as u8, n, nt_from) }
+    }
+}
+
+/// Runs store `S` with the half of snapshot `t` that `[dst, dst + n)`
+/// needs, choosing once. While no byte- or page-granular mapping exists
+/// (the common case) that is one load and a tail call to the flushing
+/// leaf; otherwise [`routed`], out of line.
 ///
 /// # Safety
-/// `store` is safe to run with either half of `t` on `[dst, dst + n)`.
+/// `S` is safe to run with either half of `t` on `[dst, dst + n)`.
+#[inline(always)]
+unsafe fn store<S: Store>(t: &'static Ops, dst: *mut u8, s: usize, n: usize) {
+    if mapping::no_special_mappings() {
+        // SAFETY: the caller's contract.
+        return unsafe { S::run(&t.flushing, dst, s, n, t.threshold) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { routed::<S>(t, dst, s, n, None) }
+}
+
+/// The lookup: the flushing half for cache-line memory and memory this
+/// library did not map (a tail call), the no-flush half for byte- and
+/// page-granular mappings, whose range is then remembered for
+/// `wmb_pmem`'s msync. `nt_from` forces a non-temporal threshold (the
+/// per-call flags); `None` takes the half's own.
+///
+/// # Safety
+/// As [`store`].
 #[inline(never)]
-unsafe fn store_routed(
+unsafe fn routed<S: Store>(
     t: &'static Ops,
     dst: *mut u8,
+    s: usize,
     n: usize,
     nt_from: Option<usize>,
-    store: impl FnOnce(&'static Half, usize),
 ) {
-    let special = mapping::special_granularity(dst as usize);
-    let (half, threshold) = t.half(special.is_none());
-    store(half, nt_from.unwrap_or(threshold));
-    if special == Some(Granularity::Page) {
-        dirty::record(dst as usize, n);
+    match mapping::special_granularity(dst as usize) {
+        // SAFETY: the caller's contract.
+        None => unsafe { S::run(&t.flushing, dst, s, n, nt_from.unwrap_or(t.threshold)) },
+        Some(g) => {
+            // SAFETY: the caller's contract.
+            unsafe {
+                S::run(
+                    &t.noflush,
+                    dst,
+                    s,
+                    n,
+                    nt_from.unwrap_or(t.noflush_threshold),
+                )
+            };
+            if g == Granularity::Page {
+                dirty::record(dst as usize, n);
+            }
+        }
     }
 }
 
@@ -75,14 +141,8 @@ pub unsafe fn memcpy_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
         return;
     }
     record::store_call(Call::MemcpyToPmem, dst, Src::Bytes(src), n, true);
-    let t = ops();
-    if mapping::no_special_mappings() {
-        // SAFETY: the caller's contract. The common case ends in this
-        // tail call.
-        return unsafe { (t.flushing.copy)(dst, src, n, t.threshold) };
-    }
     // SAFETY: the caller's contract, for either half.
-    unsafe { store_routed(t, dst, n, None, |h, thr| (h.copy)(dst, src, n, thr)) }
+    unsafe { store::<CopyOp>(ops(), dst, src as usize, n) }
 }
 
 /// Overlap-safe [`memcpy_to_pmem`].
@@ -95,13 +155,8 @@ pub unsafe fn memmove_to_pmem(dst: *mut u8, src: *const u8, n: usize) {
         return;
     }
     record::store_call(Call::MemmoveToPmem, dst, Src::Bytes(src), n, true);
-    let t = ops();
-    if mapping::no_special_mappings() {
-        // SAFETY: the caller's contract.
-        return unsafe { (t.flushing.r#move)(dst, src, n, t.threshold) };
-    }
     // SAFETY: the caller's contract, for either half.
-    unsafe { store_routed(t, dst, n, None, |h, thr| (h.r#move)(dst, src, n, thr)) }
+    unsafe { store::<MoveOp>(ops(), dst, src as usize, n) }
 }
 
 /// Fills `n` bytes with `c` and writes them back; not fenced.
@@ -114,13 +169,8 @@ pub unsafe fn memset_pmem(dst: *mut u8, c: u8, n: usize) {
         return;
     }
     record::store_call(Call::MemsetPmem, dst, Src::Fill(c), n, true);
-    let t = ops();
-    if mapping::no_special_mappings() {
-        // SAFETY: the caller's contract.
-        return unsafe { (t.flushing.set)(dst, c, n, t.threshold) };
-    }
     // SAFETY: the caller's contract, for either half.
-    unsafe { store_routed(t, dst, n, None, |h, thr| (h.set)(dst, c, n, thr)) }
+    unsafe { store::<SetOp>(ops(), dst, c as usize, n) }
 }
 
 /// Zeroes `n` bytes of persistent memory (kernel 4.4's `clear_pmem`).
@@ -166,25 +216,20 @@ fn forced_nt_from(flags: u32) -> Option<usize> {
 /// bit ignored; then the drain unless NODRAIN or NOFLUSH.
 ///
 /// # Safety
-/// `store` is safe to run with either half of the snapshot on
-/// `[dst, dst + n)`.
-unsafe fn store_flags(
-    dst: *mut u8,
-    n: usize,
-    flags: u32,
-    store: impl FnOnce(&'static Half, usize),
-) -> Result<(), Error> {
+/// `S` is safe to run with either half of the snapshot on `[dst, dst + n)`.
+unsafe fn store_flags<S: Store>(dst: *mut u8, s: usize, n: usize, flags: u32) -> Result<(), Error> {
     let t = engine::resolved();
     if flags & F_NOFLUSH != 0 {
         if n != 0 {
-            let (half, threshold) = t.half(false);
-            store(half, forced_nt_from(flags).unwrap_or(threshold));
+            let nt_from = forced_nt_from(flags).unwrap_or(t.noflush_threshold);
+            // SAFETY: the caller's contract.
+            unsafe { S::run(&t.noflush, dst, s, n, nt_from) };
         }
         return Ok(());
     }
     if n != 0 {
         // SAFETY: the caller's contract.
-        unsafe { store_routed(t, dst, n, forced_nt_from(flags), store) };
+        unsafe { routed::<S>(t, dst, s, n, forced_nt_from(flags)) };
     }
     if flags & F_NODRAIN != 0 {
         Ok(())
@@ -225,7 +270,7 @@ pub unsafe fn memcpy_flags_unchecked_bits(
 ) -> Result<(), Error> {
     record::store_flags_call(Call::MemcpyFlags, dst, Src::Bytes(src), n, flags);
     // SAFETY: the caller's contract, for either half.
-    unsafe { store_flags(dst, n, flags, |h, thr| (h.copy)(dst, src, n, thr)) }
+    unsafe { store_flags::<CopyOp>(dst, src as usize, n, flags) }
 }
 
 /// [`memmove_to_pmem`] with per-call flags, as [`memcpy_flags`].
@@ -255,7 +300,7 @@ pub unsafe fn memmove_flags_unchecked_bits(
 ) -> Result<(), Error> {
     record::store_flags_call(Call::MemmoveFlags, dst, Src::Bytes(src), n, flags);
     // SAFETY: the caller's contract, for either half.
-    unsafe { store_flags(dst, n, flags, |h, thr| (h.r#move)(dst, src, n, thr)) }
+    unsafe { store_flags::<MoveOp>(dst, src as usize, n, flags) }
 }
 
 /// [`memset_pmem`] with per-call flags, as [`memcpy_flags`].
@@ -280,7 +325,7 @@ pub unsafe fn memset_flags_unchecked_bits(
 ) -> Result<(), Error> {
     record::store_flags_call(Call::MemsetFlags, dst, Src::Fill(c), n, flags);
     // SAFETY: the caller's contract, for either half.
-    unsafe { store_flags(dst, n, flags, |h, thr| (h.set)(dst, c, n, thr)) }
+    unsafe { store_flags::<SetOp>(dst, c as usize, n, flags) }
 }
 
 /// Writes back a range written with ordinary stores (kernel 4.5's
@@ -350,7 +395,7 @@ pub unsafe fn memcpy_from_pmem(dst: *mut u8, src: *const u8, n: usize) -> i32 {
 #[inline]
 pub unsafe fn copy_mc(dst: *mut u8, src: *const u8, n: usize) -> usize {
     // SAFETY: the caller's contract; the snapshot's routine runs on this CPU.
-    unsafe { crate::fault::copy_mc(&engine::resolved().guarded, dst, src, n) }
+    unsafe { crate::fault::copy_mc(&ops().guarded, dst, src, n) }
 }
 
 /// The `EIO` of a guarded copy that stopped at `side + off`.
@@ -411,7 +456,7 @@ pub(crate) unsafe fn copy_checked(dst: *mut u8, src: *const u8, n: usize) -> Res
     // `memcpy_to_pmem` does, with the same snapshot as the probes.
     unsafe {
         crate::fault::copy_checked(&t.guarded, dst, src, n, |d, s, len| {
-            store_routed(t, d, len, None, |h, thr| (h.copy)(d, s, len, thr))
+            routed::<CopyOp>(t, d, s as usize, len, None)
         })
     }
 }
@@ -429,7 +474,7 @@ pub unsafe fn memset_pmem_checked(dst: *mut u8, c: u8, n: usize) -> Result<(), E
     // does, with the same snapshot as the probes.
     unsafe {
         crate::fault::set_checked(&t.guarded, dst, c, n, |d, c, len| {
-            store_routed(t, d, len, None, |h, thr| (h.set)(d, c, len, thr))
+            routed::<SetOp>(t, d, c as usize, len, None)
         })
     }
     .map_err(|off| bus_error("memset_pmem_checked", "dst", dst, off, n))

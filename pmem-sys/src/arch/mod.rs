@@ -106,17 +106,18 @@ impl FlushKind {
 
 /// `copy(dst, src, n, nt_from)` and `move(dst, src, n, nt_from)`: stores
 /// of at least `nt_from` bytes take the non-temporal path (in a tier that
-/// has one).
-pub type LeafCopy = unsafe fn(*mut u8, *const u8, usize, usize);
+/// has one). `extern "C"`: a leaf never unwinds, so the C ABI's entry
+/// points, which may not unwind either, can end in a tail call to it.
+pub type LeafCopy = unsafe extern "C" fn(*mut u8, *const u8, usize, usize);
 /// `set(dst, byte, n, nt_from)`.
-pub type LeafSet = unsafe fn(*mut u8, u8, usize, usize);
+pub type LeafSet = unsafe extern "C" fn(*mut u8, u8, usize, usize);
 /// `flush(addr, n)`.
 pub type RangeFn = unsafe fn(*const u8, usize);
 
 /// The store leaves of one flush behaviour: with the table's write-back
 /// instruction, or without any (byte- and page-granular memory). The
 /// choice between the two halves is made once per call, by the caller.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Half {
     /// Copy, non-overlapping. Not fenced.
     pub copy: LeafCopy,
@@ -164,7 +165,7 @@ macro_rules! ops_table {
         /// # Safety
         /// As [`Half::copy`] with this table's flush.
         $(#[$leaf])*
-        unsafe fn copy(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
+        unsafe extern "C" fn copy(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
             // SAFETY: the caller upholds `Table`'s contract (ranges valid,
             // table runnable on this CPU), which is what `algo` requires.
             unsafe { algo::copy::<$V, $F, $nt>(d, s, n, nt_from) }
@@ -172,35 +173,35 @@ macro_rules! ops_table {
         /// # Safety
         /// As [`Half::copy`], no flush.
         $(#[$leaf])*
-        unsafe fn copy_noflush(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
+        unsafe extern "C" fn copy_noflush(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
             // SAFETY: as in `copy`.
             unsafe { algo::copy::<$V, NoFlush, $nt>(d, s, n, nt_from) }
         }
         /// # Safety
         /// As [`Half::move`] with this table's flush.
         $(#[$leaf])*
-        unsafe fn r#move(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
+        unsafe extern "C" fn r#move(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
             // SAFETY: as in `copy`.
             unsafe { algo::r#move::<$V, $F, $nt>(d, s, n, nt_from) }
         }
         /// # Safety
         /// As [`Half::move`], no flush.
         $(#[$leaf])*
-        unsafe fn move_noflush(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
+        unsafe extern "C" fn move_noflush(d: *mut u8, s: *const u8, n: usize, nt_from: usize) {
             // SAFETY: as in `copy`.
             unsafe { algo::r#move::<$V, NoFlush, $nt>(d, s, n, nt_from) }
         }
         /// # Safety
         /// As [`Half::set`] with this table's flush.
         $(#[$leaf])*
-        unsafe fn set(d: *mut u8, c: u8, n: usize, nt_from: usize) {
+        unsafe extern "C" fn set(d: *mut u8, c: u8, n: usize, nt_from: usize) {
             // SAFETY: as in `copy`.
             unsafe { algo::set::<$V, $F, $nt>(d, c, n, nt_from) }
         }
         /// # Safety
         /// As [`Half::set`], no flush.
         $(#[$leaf])*
-        unsafe fn set_noflush(d: *mut u8, c: u8, n: usize, nt_from: usize) {
+        unsafe extern "C" fn set_noflush(d: *mut u8, c: u8, n: usize, nt_from: usize) {
             // SAFETY: as in `copy`.
             unsafe { algo::set::<$V, NoFlush, $nt>(d, c, n, nt_from) }
         }

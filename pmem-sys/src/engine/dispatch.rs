@@ -175,7 +175,7 @@ fn intern(t: &'static Table, sel: Selection, cap: usize) -> Option<&'static Ops>
     let mut interned = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(s) = interned
         .iter()
-        .find(|s| s.selection == sel && core::ptr::eq(s.flushing, &t.flushing))
+        .find(|s| s.selection == sel && s.table.is_some_and(|x| core::ptr::eq(x, t)))
     {
         return Some(s);
     }
@@ -200,12 +200,13 @@ fn build(t: &'static Table, sel: Selection) -> Ops {
         selection: sel,
         threshold: sel.threshold,
         noflush_threshold: sel.threshold.max(super::NOFLUSH_NT_MIN),
-        flushing: &t.flushing,
-        noflush: &t.noflush,
+        flushing: t.flushing,
+        noflush: t.noflush,
         flush: t.flush,
         invalidate: t.invalidate,
         fence: t.fence,
         guarded: Guarded::new(sel.guarded, sel.guarded_streams),
+        table: Some(t),
     }
 }
 
@@ -386,39 +387,46 @@ mod trampolines {
 
     /// # Safety
     /// As [`crate::engine::Ops::copy`].
-    pub(super) unsafe fn copy(d: *mut u8, s: *const u8, n: usize, _: usize) {
+    pub(super) unsafe extern "C" fn copy(d: *mut u8, s: *const u8, n: usize, _: usize) {
         // SAFETY: the caller's contract.
         unsafe { resolve().copy(d, s, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::copy_noflush`].
-    pub(super) unsafe fn copy_noflush(d: *mut u8, s: *const u8, n: usize, _: usize) {
+    pub(super) unsafe extern "C" fn copy_noflush(d: *mut u8, s: *const u8, n: usize, _: usize) {
         // SAFETY: the caller's contract.
         unsafe { resolve().copy_noflush(d, s, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::move`].
-    pub(super) unsafe fn r#move(d: *mut u8, s: *const u8, n: usize, _: usize) {
+    pub(super) unsafe extern "C" fn r#move(d: *mut u8, s: *const u8, n: usize, _: usize) {
         // SAFETY: the caller's contract.
         unsafe { resolve().r#move(d, s, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::move_noflush`].
-    pub(super) unsafe fn move_noflush(d: *mut u8, s: *const u8, n: usize, _: usize) {
+    pub(super) unsafe extern "C" fn move_noflush(d: *mut u8, s: *const u8, n: usize, _: usize) {
         // SAFETY: the caller's contract.
         unsafe { resolve().move_noflush(d, s, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::set`].
-    pub(super) unsafe fn set(d: *mut u8, c: u8, n: usize, _: usize) {
+    pub(super) unsafe extern "C" fn set(d: *mut u8, c: u8, n: usize, _: usize) {
         // SAFETY: the caller's contract.
         unsafe { resolve().set(d, c, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::set_noflush`].
-    pub(super) unsafe fn set_noflush(d: *mut u8, c: u8, n: usize, _: usize) {
+    pub(super) unsafe extern "C" fn set_noflush(d: *mut u8, c: u8, n: usize, _: usize) {
         // SAFETY: the caller's contract.
         unsafe { resolve().set_noflush(d, c, n) }
+    }
+    /// # Safety
+    /// As `crate::fault::copy_mc` (the stream threshold passed is ignored:
+    /// the resolved snapshot's routine decides).
+    pub(super) unsafe extern "C" fn copy_mc(d: *mut u8, s: *const u8, n: usize, _: usize) -> usize {
+        // SAFETY: the caller's contract.
+        unsafe { crate::fault::copy_mc(&resolve().guarded, d, s, n) }
     }
     /// # Safety
     /// As [`crate::engine::Ops::flush`].
@@ -440,20 +448,20 @@ mod trampolines {
     }
 }
 
-static RESOLVER_FLUSHING: Half = Half {
+const RESOLVER_FLUSHING: Half = Half {
     copy: trampolines::copy,
     r#move: trampolines::r#move,
     set: trampolines::set,
 };
 
-static RESOLVER_NOFLUSH: Half = Half {
+const RESOLVER_NOFLUSH: Half = Half {
     copy: trampolines::copy_noflush,
     r#move: trampolines::move_noflush,
     set: trampolines::set_noflush,
 };
 
-/// The snapshot in place before the first call. Its fault-safe copy is
-/// never run: the guarded calls take [`resolved`].
+/// The snapshot in place before the first call: every operation resolves,
+/// then forwards.
 static RESOLVER: Ops = Ops {
     name: "unresolved",
     selection: Selection {
@@ -465,12 +473,13 @@ static RESOLVER: Ops = Ops {
     },
     threshold: usize::MAX,
     noflush_threshold: usize::MAX,
-    flushing: &RESOLVER_FLUSHING,
-    noflush: &RESOLVER_NOFLUSH,
+    flushing: RESOLVER_FLUSHING,
+    noflush: RESOLVER_NOFLUSH,
     flush: trampolines::flush,
     invalidate: trampolines::invalidate,
     fence: trampolines::fence,
-    guarded: Guarded::new(GuardedKind::Sse2, false),
+    guarded: Guarded::with_entry(GuardedKind::Sse2, false, trampolines::copy_mc),
+    table: None,
 };
 
 #[cfg(test)]

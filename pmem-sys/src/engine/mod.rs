@@ -56,10 +56,11 @@ pub struct Ops {
     /// The same for memory that needs none (byte- and page-granular):
     /// at least [`NOFLUSH_NT_MIN`].
     pub noflush_threshold: usize,
-    /// The store leaves that write back (cache-line-granular memory).
-    pub flushing: &'static Half,
+    /// The store leaves that write back (cache-line-granular memory),
+    /// copied into the snapshot so a call reaches a leaf in two loads.
+    pub flushing: Half,
     /// The store leaves without flush instructions.
-    pub noflush: &'static Half,
+    pub noflush: Half,
     /// Write back every line of a range (CLWB, CLFLUSHOPT, CLFLUSH, DC CVAP...).
     pub flush: RangeFn,
     /// Write back and invalidate every line of a range.
@@ -68,17 +69,19 @@ pub struct Ops {
     pub fence: unsafe fn(),
     /// The fault-safe copy (`copy_mc`, `memcpy_from_pmem`).
     pub guarded: crate::fault::Guarded,
+    /// The static table the leaves come from (`None` for the resolver).
+    pub(crate) table: Option<&'static crate::arch::Table>,
 }
 
 impl Ops {
     /// The half for memory that needs flushes (`true`) or not, with its
     /// non-temporal threshold.
     #[inline(always)]
-    pub fn half(&self, flush: bool) -> (&'static Half, usize) {
+    pub fn half(&self, flush: bool) -> (&Half, usize) {
         if flush {
-            (self.flushing, self.threshold)
+            (&self.flushing, self.threshold)
         } else {
-            (self.noflush, self.noflush_threshold)
+            (&self.noflush, self.noflush_threshold)
         }
     }
 

@@ -247,6 +247,16 @@ impl Guarded {
         }
     }
 
+    /// A guarded copy entering `entry` (the engine's resolver trampoline,
+    /// which resolves and then runs the selected routine).
+    pub(crate) const fn with_entry(kind: GuardedKind, streams: bool, entry: arch::Routine) -> Self {
+        Guarded {
+            kind,
+            streams,
+            entry,
+        }
+    }
+
     /// The address of the routine's first instruction (tests compare it
     /// with the routines' symbols).
     #[doc(hidden)]
@@ -348,11 +358,8 @@ pub(crate) unsafe fn copy_mc(g: &Guarded, dst: *mut u8, src: *const u8, n: usize
         return 0;
     }
     install_handler();
-    let stream_from = if g.streams {
-        arch::stream_from()
-    } else {
-        usize::MAX
-    };
+    // Branchless: a routine that may not stream gets usize::MAX.
+    let stream_from = arch::stream_from() | (!g.streams as usize).wrapping_neg();
     // SAFETY: the caller's contract; the handler is installed; the routine
     // follows the C ABI and was selected only where the CPU runs it.
     unsafe { (g.entry)(dst, src, n, stream_from) }
