@@ -46,9 +46,10 @@ export PATH="$VENV/bin:$PATH"   # maturin finds zig as `python -m ziglang` here
 step "maturin build (zig, manylinux2014, stripped)"
 rm -rf "$DIST"
 mkdir -p "$DIST"
+# `--profile release-python` (Cargo.toml): fat LTO, one codegen unit.
 # `strip = true` is in pyproject.toml; --compatibility makes maturin refuse
 # to tag a wheel whose symbols need a newer glibc.
-maturin build --release --zig --compatibility manylinux2014 --strip \
+maturin build --profile release-python --zig --compatibility manylinux2014 --strip \
     -m "$ROOT/python/Cargo.toml" --out "$DIST"
 step "maturin sdist"
 maturin sdist -m "$ROOT/python/Cargo.toml" --out "$DIST"

@@ -341,30 +341,86 @@ impl Mapping {
         src: *const u8,
         flags: Option<u32>,
     ) -> PyResult<()> {
-        let (dst, n) = (self.at(r.offset) as usize, r.len);
-        let s = src as usize;
+        let (dst, n, s) = (self.at(r.offset) as usize, r.len, src as usize);
         if s < dst + n && dst < s + n {
-            // The source is a view of this mapping overlapping the
-            // destination (the copy requires that they do not): take a
-            // private copy first, itself fault-safe.
-            let tmp = self.read_vec_at(py, hold, call, s as *const u8, r)?;
-            // SAFETY: `tmp` holds `n` bytes and is not in the mapping.
-            return unsafe { self.store(py, hold, call, r, tmp.as_ptr(), flags) };
+            // SAFETY: the caller's contract.
+            return unsafe { self.store_overlapping(py, hold, call, r, src, flags) };
         }
+        // SAFETY: the caller's contract; no overlap (checked above).
+        unsafe { self.store_apart(py, hold, call, r, src, flags) }
+    }
+
+    /// [`Mapping::store`] from a source that is a view of this mapping
+    /// overlapping the destination (the copy requires that they do not):
+    /// takes a private copy first, itself fault-safe. Out of line, so that
+    /// the common path inlines into its caller.
+    ///
+    /// # Safety
+    /// As [`Mapping::store`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn store_overlapping(
+        &self,
+        py: Python<'_>,
+        hold: &Hold<'_>,
+        call: &str,
+        r: Range,
+        src: *const u8,
+        flags: Option<u32>,
+    ) -> PyResult<()> {
+        let tmp = self.read_vec_at(py, hold, call, src, r)?;
+        // SAFETY: `tmp` holds `r.len` bytes and is not in the mapping.
+        unsafe { self.store_apart(py, hold, call, r, tmp.as_ptr(), flags) }
+    }
+
+    /// [`Mapping::store`] once the source is known not to overlap `r`.
+    ///
+    /// # Safety
+    /// As [`Mapping::store`], and `src` does not overlap `r`.
+    #[inline(always)]
+    unsafe fn store_apart(
+        &self,
+        py: Python<'_>,
+        hold: &Hold<'_>,
+        call: &str,
+        r: Range,
+        src: *const u8,
+        flags: Option<u32>,
+    ) -> PyResult<()> {
+        let (dst, n, s) = (self.at(r.offset) as usize, r.len, src as usize);
         let Some(flags) = flags else {
-            // SAFETY: the caller's contract; no overlap (checked above).
+            // SAFETY: the caller's contract.
             let copy = move || unsafe {
                 pmem_sys::memcpy_to_pmem_checked(dst as *mut u8, s as *const u8, n)
             };
             return hold.run(py, copy).map_err(|e| fault(call, r, e));
         };
+        // SAFETY: the caller's contract.
+        unsafe { self.store_flagged(py, hold, call, r, src, flags) }
+    }
+
+    /// [`Mapping::store_apart`] with per-call flags.
+    ///
+    /// # Safety
+    /// As [`Mapping::store_apart`]; `flags` were built from the engine's
+    /// F_* constants.
+    #[inline(never)]
+    unsafe fn store_flagged(
+        &self,
+        py: Python<'_>,
+        hold: &Hold<'_>,
+        call: &str,
+        r: Range,
+        src: *const u8,
+        flags: u32,
+    ) -> PyResult<()> {
         // The engine's flagged copy is not itself guarded: a guarded load of
         // each destination page first turns a truncated page into
         // OSError(EIO), as for flush (a page truncated between the probe and
         // the copy is not caught, the window of cache-line mappings).
         self.probe(call, r)?;
-        // SAFETY: the caller's contract; no overlap (checked above); the
-        // flags were built from the engine's F_* constants.
+        let (dst, n, s) = (self.at(r.offset) as usize, r.len, src as usize);
+        // SAFETY: the caller's contract.
         let copy =
             move || unsafe { pmem_sys::memcpy_flags(dst as *mut u8, s as *const u8, n, flags) };
         hold.run(py, copy).map_err(|e| fault(call, r, e))
