@@ -51,6 +51,8 @@ struct MoveOp;
 struct SetOp;
 
 impl Store for CopyOp {
+    /// # Safety
+    /// The contract of [`Store::run`].
     #[inline(always)]
     unsafe fn run(h: &Half, d: *mut u8, s: usize, n: usize, nt_from: usize) {
         // SAFETY: the caller's contract.
@@ -59,6 +61,8 @@ impl Store for CopyOp {
 }
 
 impl Store for MoveOp {
+    /// # Safety
+    /// The contract of [`Store::run`].
     #[inline(always)]
     unsafe fn run(h: &Half, d: *mut u8, s: usize, n: usize, nt_from: usize) {
         // SAFETY: the caller's contract.
@@ -67,6 +71,8 @@ impl Store for MoveOp {
 }
 
 impl Store for SetOp {
+    /// # Safety
+    /// The contract of [`Store::run`].
     #[inline(always)]
     unsafe fn run(h: &Half, d: *mut u8, s: usize, n: usize, nt_from: usize) {
         // SAFETY: the caller's contract.

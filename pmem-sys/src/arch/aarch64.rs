@@ -48,6 +48,8 @@ macro_rules! dc_flush {
             fn line_size() -> usize {
                 line_size()
             }
+            /// # Safety
+            /// The contract of [`Flush::flush_line`].
             #[inline(always)]
             unsafe fn flush_line(p: *const u8) {
                 // SAFETY: the caller's contract (a mapped address); the

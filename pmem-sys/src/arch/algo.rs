@@ -85,6 +85,8 @@ impl Flush for NoFlush {
     fn line_size() -> usize {
         LINE
     }
+    /// # Safety
+    /// The contract of [`Flush::flush_line`].
     #[inline(always)]
     unsafe fn flush_line(_: *const u8) {}
 }
@@ -130,31 +132,43 @@ pub(crate) trait Source<V: Vector>: Copy {
 pub(crate) struct Src(pub(crate) *const u8);
 
 impl<V: Vector> Source<V> for Src {
+    /// # Safety
+    /// The contract of [`Source::vector`].
     #[inline(always)]
     unsafe fn vector(self, i: usize) -> V {
         // SAFETY: the caller's contract.
         unsafe { V::load(self.0.add(i)) }
     }
+    /// # Safety
+    /// The contract of [`Source::u64`].
     #[inline(always)]
     unsafe fn u64(self, i: usize) -> u64 {
         // SAFETY: the caller's contract.
         unsafe { ptr::read_unaligned(self.0.add(i).cast::<u64>()) }
     }
+    /// # Safety
+    /// The contract of [`Source::u32`].
     #[inline(always)]
     unsafe fn u32(self, i: usize) -> u32 {
         // SAFETY: the caller's contract.
         unsafe { ptr::read_unaligned(self.0.add(i).cast::<u32>()) }
     }
+    /// # Safety
+    /// The contract of [`Source::u16`].
     #[inline(always)]
     unsafe fn u16(self, i: usize) -> u16 {
         // SAFETY: the caller's contract.
         unsafe { ptr::read_unaligned(self.0.add(i).cast::<u16>()) }
     }
+    /// # Safety
+    /// The contract of [`Source::u8`].
     #[inline(always)]
     unsafe fn u8(self, i: usize) -> u8 {
         // SAFETY: the caller's contract.
         unsafe { *self.0.add(i) }
     }
+    /// # Safety
+    /// The contract of [`Source::at`].
     #[inline(always)]
     unsafe fn at(self, off: usize) -> Self {
         // SAFETY: the caller's contract.
@@ -184,26 +198,38 @@ impl<V: Vector> Splat<V> {
 }
 
 impl<V: Vector> Source<V> for Splat<V> {
+    /// # Safety
+    /// The contract of [`Source::vector`].
     #[inline(always)]
     unsafe fn vector(self, _: usize) -> V {
         self.v
     }
+    /// # Safety
+    /// The contract of [`Source::u64`].
     #[inline(always)]
     unsafe fn u64(self, _: usize) -> u64 {
         self.w
     }
+    /// # Safety
+    /// The contract of [`Source::u32`].
     #[inline(always)]
     unsafe fn u32(self, _: usize) -> u32 {
         self.w as u32
     }
+    /// # Safety
+    /// The contract of [`Source::u16`].
     #[inline(always)]
     unsafe fn u16(self, _: usize) -> u16 {
         self.w as u16
     }
+    /// # Safety
+    /// The contract of [`Source::u8`].
     #[inline(always)]
     unsafe fn u8(self, _: usize) -> u8 {
         self.w as u8
     }
+    /// # Safety
+    /// The contract of [`Source::at`].
     #[inline(always)]
     unsafe fn at(self, _: usize) -> Self {
         self

@@ -26,11 +26,15 @@ pub(crate) struct Words([u64; 2]);
 
 impl Vector for Words {
     const WIDTH: usize = 16;
+    /// # Safety
+    /// The contract of [`Vector::load`].
     #[inline(always)]
     unsafe fn load(p: *const u8) -> Self {
         // SAFETY: the caller's contract (`p` readable for WIDTH bytes).
         Words(unsafe { ptr::read_unaligned(p.cast::<[u64; 2]>()) })
     }
+    /// # Safety
+    /// The contract of [`Vector::store`].
     #[inline(always)]
     unsafe fn store(p: *mut u8, v: Self) {
         // Two 8-byte stores, never narrower: aligned words are not torn.
@@ -40,11 +44,15 @@ impl Vector for Words {
             ptr::write_unaligned(p.add(8).cast::<u64>(), v.0[1]);
         }
     }
+    /// # Safety
+    /// The contract of [`Vector::stream`].
     #[inline(always)]
     unsafe fn stream(p: *mut u8, v: Self) {
         // SAFETY: as `store`.
         unsafe { Self::store(p, v) }
     }
+    /// # Safety
+    /// The contract of [`Vector::splat`].
     #[inline(always)]
     unsafe fn splat(b: u8) -> Self {
         let w = u64::from_ne_bytes([b; 8]);
@@ -86,11 +94,15 @@ mod wide {
 
     impl Vector for Wide64 {
         const WIDTH: usize = 64;
+        /// # Safety
+        /// The contract of [`Vector::load`].
         #[inline(always)]
         unsafe fn load(p: *const u8) -> Self {
             // SAFETY: the caller's contract (`p` readable for 64 bytes).
             Wide64(unsafe { ptr::read_unaligned(p.cast::<[u64; 8]>()) })
         }
+        /// # Safety
+        /// The contract of [`Vector::store`].
         #[inline(always)]
         unsafe fn store(p: *mut u8, v: Self) {
             // Eight 8-byte stores, never narrower: aligned words are not torn.
@@ -99,6 +111,8 @@ mod wide {
                 unsafe { ptr::write_unaligned(p.add(8 * i).cast::<u64>(), w) };
             }
         }
+        /// # Safety
+        /// The contract of [`Vector::stream`].
         #[inline(always)]
         unsafe fn stream(p: *mut u8, v: Self) {
             for (i, w) in v.0.into_iter().enumerate() {
@@ -107,10 +121,14 @@ mod wide {
                 unsafe { stream_u64(p.add(8 * i), w) };
             }
         }
+        /// # Safety
+        /// The contract of [`Vector::splat`].
         #[inline(always)]
         unsafe fn splat(b: u8) -> Self {
             Wide64([u64::from_ne_bytes([b; 8]); 8])
         }
+        /// # Safety
+        /// The contract of [`Vector::stream_word`].
         #[inline(always)]
         unsafe fn stream_word(p: *mut u8, v: u64) {
             // SAFETY: the caller's contract.

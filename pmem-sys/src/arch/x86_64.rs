@@ -19,27 +19,37 @@ macro_rules! vector {
 
         impl Vector for $name {
             const WIDTH: usize = $width;
+            /// # Safety
+            /// The contract of [`Vector::load`].
             #[inline(always)]
             unsafe fn load(p: *const u8) -> Self {
                 // SAFETY: the caller's contract; inlined only into leaves with
                 // the instruction set enabled.
                 unsafe { $name($load(p.cast())) }
             }
+            /// # Safety
+            /// The contract of [`Vector::store`].
             #[inline(always)]
             unsafe fn store(p: *mut u8, v: Self) {
                 // SAFETY: as in `load`.
                 unsafe { $store(p.cast(), v.0) }
             }
+            /// # Safety
+            /// The contract of [`Vector::stream`].
             #[inline(always)]
             unsafe fn stream(p: *mut u8, v: Self) {
                 // SAFETY: as in `load`.
                 unsafe { $stream(p.cast(), v.0) }
             }
+            /// # Safety
+            /// The contract of [`Vector::splat`].
             #[inline(always)]
             unsafe fn splat(b: u8) -> Self {
                 // SAFETY: as in `load`.
                 $name(unsafe { $splat(b as i8) })
             }
+            /// # Safety
+            /// The contract of [`Vector::stream_word`].
             #[inline(always)]
             unsafe fn stream_word(p: *mut u8, v: u64) {
                 // MOVNTI: SSE2, so present in every tier.
@@ -89,6 +99,8 @@ macro_rules! asm_flush {
             fn line_size() -> usize {
                 LINE
             }
+            /// # Safety
+            /// The contract of [`Flush::flush_line`].
             #[inline(always)]
             unsafe fn flush_line(p: *const u8) {
                 // SAFETY: the caller's contract (a mapped address); the
