@@ -44,7 +44,11 @@ for t in $(cargo +nightly fuzz list); do
         echo "   $t: ${runs:-?} runs in ${secs}s, ${cov:-cov: ?}, no failure"
     else
         status=1
-        tail -60 "$log"
+        # The cause (a panic message, a sanitizer report) comes well before
+        # the input dump at the end: show both.
+        grep -m1 -A12 -E "panicked at|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)" "$log" || true
+        echo "..."
+        tail -40 "$log"
         echo "FAILED: fuzz target $t; the input is in $fuzz_dir/artifacts/$t/"
         echo "  reproduce: (cd $fuzz_dir && cargo +nightly fuzz run ${flags[*]} $t artifacts/$t/<file>)"
     fi

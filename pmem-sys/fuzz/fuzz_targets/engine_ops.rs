@@ -41,29 +41,51 @@ struct Step {
 #[derive(Arbitrary, Debug)]
 struct Input {
     table: u8,
-    /// None keeps the CPU's default.
-    threshold: Option<u16>,
+    /// An index into [`THRESHOLDS`]; None keeps the CPU's default.
+    threshold: Option<u8>,
     steps: Vec<Step>,
 }
 
-fn tables() -> &'static [&'static Ops] {
-    static T: OnceLock<Vec<&'static Ops>> = OnceLock::new();
-    T.get_or_init(|| {
+/// The thresholds tried: the edges of a line and of the head/body/tail
+/// split. A fixed set, because every distinct threshold makes a snapshot of
+/// every table and a process keeps at most `dispatch::MAX_SNAPSHOTS`.
+const THRESHOLDS: [usize; 12] = [0, 1, 8, 63, 64, 65, 255, 256, 1000, 4096, 8192, 16384];
+
+/// The runnable (copy, flush) pairs, then the test-only tables (the
+/// portable 64-byte vector through the same algorithm), by index.
+fn table_count() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| runnable_pairs().len() + dispatch::test_tables().len())
+}
+
+fn runnable_pairs() -> &'static [(dispatch::CopyTier, dispatch::FlushKind)] {
+    static P: OnceLock<Vec<(dispatch::CopyTier, dispatch::FlushKind)>> = OnceLock::new();
+    P.get_or_init(|| {
         let f = detect::features();
         dispatch::all_pairs()
             .into_iter()
-            .filter_map(|(c, fl)| dispatch::runnable(c, fl, f))
-            // The portable 64-byte vector through the same algorithm.
-            .chain(dispatch::test_tables())
+            .filter(|&(c, fl)| dispatch::runnable(c, fl, f).is_some())
             .collect()
     })
 }
 
+/// Table `i` as a snapshot with the threshold now in force.
+fn table(i: usize) -> &'static Ops {
+    let pairs = runnable_pairs();
+    match pairs.get(i) {
+        Some(&(c, fl)) => dispatch::runnable(c, fl, detect::features()).expect("runnable"),
+        None => dispatch::test_tables()[i - pairs.len()],
+    }
+}
+
 fuzz_target!(|input: Input| {
-    let t = tables()[input.table as usize % tables().len()];
-    let thr = input.threshold.map(|v| v.to_string());
+    let thr = input
+        .threshold
+        .map(|i| THRESHOLDS[i as usize % THRESHOLDS.len()].to_string());
     knobs::set_option("PMEM_SYS_MOVNT_THRESHOLD", thr.as_deref())
-        .expect("a byte count is a valid threshold");
+        .expect("a byte count from a fixed set is a valid threshold");
+    // After set_option: the snapshot carries the threshold just set.
+    let t = table(input.table as usize % table_count());
 
     let mut pm: Vec<u8> = (0..SIZE).map(|i| (i * 13 + 7) as u8).collect();
     let source: Vec<u8> = (0..SIZE).map(|i| (i * 29 + 1) as u8).collect();
@@ -101,11 +123,7 @@ fuzz_target!(|input: Input| {
             let i = pm.iter().zip(&shadow).position(|(a, b)| a != b).unwrap();
             panic!(
                 "{} {:?} dst {dst} src {src} len {len} threshold {}: byte {i} is {:#04x}, expected {:#04x}",
-                t.name,
-                s.kind,
-                pmem_sys::engine::movnt_threshold(),
-                pm[i],
-                shadow[i]
+                t.name, s.kind, t.threshold, pm[i], shadow[i]
             );
         }
     }
