@@ -36,3 +36,13 @@ impl Granularity {
         }
     }
 }
+
+/// The size of a page, the unit of [`Granularity::Page`] (4096 when the
+/// system cannot say). Here rather than in `mapping`, so the recorder can
+/// use it without depending back on the mappings that call it.
+#[allow(unsafe_code)]
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as usize } else { 4096 }
+}

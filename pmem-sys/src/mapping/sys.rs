@@ -7,12 +7,7 @@
 use std::ffi::CString;
 use std::io;
 
-/// The page size.
-pub fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 { p as usize } else { 4096 }
-}
+pub use crate::granularity::page_size;
 
 fn errno() -> i32 {
     io::Error::last_os_error()

@@ -22,7 +22,7 @@
 //! Each violation names the byte range it concerns, relative to the
 //! destination and as absolute addresses, and the event that caused it.
 
-use crate::engine::trace::Event;
+use crate::trace::Event;
 use std::fmt;
 
 /// The cache-line size the checker assumes (x86_64 and the aarch64

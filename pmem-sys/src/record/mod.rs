@@ -1019,7 +1019,7 @@ pub fn start(path: &Path) -> Result<(), Error> {
             format_args!("creating the trace: {e}"),
         )
     })?;
-    let page = crate::mapping::page_size() as u32;
+    let page = crate::granularity::page_size() as u32;
     let out = Writer::new(
         BufWriter::with_capacity(1 << 20, f),
         LINE as u32,
