@@ -1,7 +1,8 @@
 //! The crash-test persistence model agrees with the engine's persistence
 //! checker.
 //!
-//! For each runnable table and each store operation (copy and set, with
+//! For each runnable table and each store operation (copy, set, and a
+//! move whose source overlaps its destination from above or below, with
 //! and without write-back), over offsets and lengths around the line size
 //! and the non-temporal threshold, the engine's instruction-level record
 //! (`engine::trace`) is judged by `oracle::Checker` and, event by event,
@@ -43,6 +44,15 @@ enum Op {
     CopyNoFlush,
     Set,
     SetNoFlush,
+    Move,
+    MoveNoFlush,
+}
+
+/// Where a move's source starts relative to its destination: above it for
+/// even lengths, below it for odd ones, so both directions of an
+/// overlapping move run over the same lengths.
+fn move_shift(n: usize) -> isize {
+    if n % 2 == 0 { 5 } else { -3 }
 }
 
 /// What the checker's rules say of one byte after a prefix of the record.
@@ -70,7 +80,8 @@ impl Arena {
 /// Runs `op` of table `t` on `[dst, dst + n)` and returns the record.
 ///
 /// # Safety
-/// `dst` writable and `src` readable for `n` bytes, not overlapping.
+/// `dst` writable and `src` readable for `n` bytes, not overlapping
+/// except for the moves.
 unsafe fn record(t: &Ops, op: Op, dst: *mut u8, src: *const u8, fill: u8, n: usize) -> Vec<Event> {
     trace::start();
     // SAFETY: the caller's contract.
@@ -80,6 +91,8 @@ unsafe fn record(t: &Ops, op: Op, dst: *mut u8, src: *const u8, fill: u8, n: usi
             Op::CopyNoFlush => t.copy_noflush(dst, src, n),
             Op::Set => t.set(dst, fill, n),
             Op::SetNoFlush => t.set_noflush(dst, fill, n),
+            Op::Move => t.r#move(dst, src, n),
+            Op::MoveNoFlush => t.move_noflush(dst, src, n),
         }
         (t.fence)();
     }
@@ -145,20 +158,26 @@ fn modelled(m: &Model, off: usize, n: usize, new: &[u8]) -> Vec<Allowed> {
 fn agree(checker: &mut Checker, t: &Ops, op: Op, off: usize, n: usize) -> usize {
     let mut arena = Arena::new(off + n + PAGE);
     let mut src_arena = Arena::new(n);
-    let src = src_arena.base as *mut u8;
+    let dst = (arena.base + PAGE + off) as *mut u8;
+    let src = match op {
+        // Inside the arena: [dst - 3, dst + n + 5) lies in it.
+        Op::Move | Op::MoveNoFlush => dst.wrapping_offset(move_shift(n)),
+        _ => src_arena.base as *mut u8,
+    };
     let new: Vec<u8> = match op {
-        Op::Copy | Op::CopyNoFlush => (0..n)
+        Op::Copy | Op::CopyNoFlush | Op::Move | Op::MoveNoFlush => (0..n)
             .map(|i| (i * 7 % 251) as u8 ^ 0x0f)
             .map(|v| if v == OLD { 0 } else { v })
             .collect(),
         Op::Set | Op::SetNoFlush => vec![0x3c; n],
     };
     let len = (off + n).div_ceil(PAGE) * PAGE + PAGE;
-    // SAFETY: src holds n bytes of src_arena; the mapping window
-    // [base, base + len) lies inside `arena`.
+    // SAFETY: src holds n bytes of src_arena, or of `arena` around dst for
+    // a move (the arena has a page on each side of [dst, dst + n)); the
+    // mapping window [base, base + len) lies inside `arena`. The new bytes
+    // are placed at the source first; a move then carries them to dst.
     let events = unsafe {
         std::ptr::copy_nonoverlapping(new.as_ptr(), src, n);
-        let dst = (arena.base + PAGE + off) as *mut u8;
         let ev = record(t, op, dst, src, 0x3c, n);
         // The destination really holds the new bytes.
         assert_eq!(std::slice::from_raw_parts(dst, n), &new[..]);
@@ -169,8 +188,8 @@ fn agree(checker: &mut Checker, t: &Ops, op: Op, off: usize, n: usize) -> usize 
     let base = arena.base;
     let dst = base + PAGE + off;
     let (rule, granularity) = match op {
-        Op::Copy | Op::Set => (Rule::WriteBack, Granularity::CacheLine),
-        Op::CopyNoFlush | Op::SetNoFlush => (Rule::NoFlush, Granularity::Byte),
+        Op::Copy | Op::Set | Op::Move => (Rule::WriteBack, Granularity::CacheLine),
+        Op::CopyNoFlush | Op::SetNoFlush | Op::MoveNoFlush => (Rule::NoFlush, Granularity::Byte),
     };
     let what = || format!("{} {op:?} off {off} len {n}", t.name);
     if let Err(v) = checker.check(&events, dst, n, rule) {
@@ -294,7 +313,14 @@ fn the_model_allows_exactly_what_the_checker_allows() {
         256, 257, 511, 1000, 4099,
     ];
     for t in &tables {
-        for op in [Op::Copy, Op::CopyNoFlush, Op::Set, Op::SetNoFlush] {
+        for op in [
+            Op::Copy,
+            Op::CopyNoFlush,
+            Op::Set,
+            Op::SetNoFlush,
+            Op::Move,
+            Op::MoveNoFlush,
+        ] {
             for &off in &offs {
                 for &n in &lens {
                     points += agree(&mut checker, t, op, off, n);
