@@ -11,7 +11,8 @@
 set -uo pipefail
 
 stage=$(cd "$1" && pwd)
-ct=$2
+# Absolute: some cases run the tool from their own working directory.
+ct=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
