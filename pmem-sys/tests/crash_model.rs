@@ -52,7 +52,7 @@ enum Op {
 /// even lengths, below it for odd ones, so both directions of an
 /// overlapping move run over the same lengths.
 fn move_shift(n: usize) -> isize {
-    if n % 2 == 0 { 5 } else { -3 }
+    if n.is_multiple_of(2) { 5 } else { -3 }
 }
 
 /// What the checker's rules say of one byte after a prefix of the record.
