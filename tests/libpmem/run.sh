@@ -567,7 +567,10 @@ t0=$(date +%s)
 selftest_loader
 for s in "${suites[@]}"; do
     case $s in
-        fio) suite_fio ;;
+        # In the scratch directory: fio leaves its verify state files
+        # (and exec_prerun output) in its working directory.
+        # (Not a subshell: the pass and fail counts must survive.)
+        fio) cd "$work" && suite_fio; cd "$OLDPWD" ;;
         diff) suite_diff ;;
         pools) suite_pools ;;
         qemu) suite_qemu ;;
