@@ -91,7 +91,7 @@ impl Store for SetOp {
 unsafe fn store<S: Store>(t: &'static Ops, dst: *mut u8, s: usize, n: usize) {
     if mapping::no_special_mappings() {
         // SAFETY: the caller's contract.
-        return unsafe { S::run(&t.flushing, dst, s, n, t.threshold) };
+        return unsafe { S::run(&t.flushing, dst, s, n, t.selection.threshold) };
     }
     // SAFETY: the caller's contract.
     unsafe { routed::<S>(t, dst, s, n, None) }
@@ -115,7 +115,15 @@ unsafe fn routed<S: Store>(
 ) {
     match mapping::special_granularity(dst as usize) {
         // SAFETY: the caller's contract.
-        None => unsafe { S::run(&t.flushing, dst, s, n, nt_from.unwrap_or(t.threshold)) },
+        None => unsafe {
+            S::run(
+                &t.flushing,
+                dst,
+                s,
+                n,
+                nt_from.unwrap_or(t.selection.threshold),
+            )
+        },
         Some(g) => {
             // SAFETY: the caller's contract.
             unsafe {

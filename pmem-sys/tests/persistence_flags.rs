@@ -195,7 +195,7 @@ fn every_flag_in_every_table_and_granularity() {
             let nt_tier = t.selection.copy != CopyTier::Temporal;
             println!(
                 "checking {} (threshold {}, no-flush threshold {})",
-                t.name, t.threshold, t.noflush_threshold
+                t.name, t.selection.threshold, t.noflush_threshold
             );
             // Memory the library did not map: cache-line rules.
             let mut heap = vec![0u8; AREA];

@@ -123,7 +123,7 @@ fuzz_target!(|input: Input| {
             let i = pm.iter().zip(&shadow).position(|(a, b)| a != b).unwrap();
             panic!(
                 "{} {:?} dst {dst} src {src} len {len} threshold {}: byte {i} is {:#04x}, expected {:#04x}",
-                t.name, s.kind, t.threshold, pm[i], shadow[i]
+                t.name, s.kind, t.selection.threshold, pm[i], shadow[i]
             );
         }
     }

@@ -198,7 +198,6 @@ fn build(t: &'static Table, sel: Selection) -> Ops {
     Ops {
         name,
         selection: sel,
-        threshold: sel.threshold,
         noflush_threshold: sel.threshold.max(super::NOFLUSH_NT_MIN),
         flushing: t.flushing,
         noflush: t.noflush,
@@ -373,7 +372,7 @@ pub fn set_option(name: &str, value: Option<&str>) -> Result<(), KnobError> {
 /// threshold reads as the threshold in force (the CPU's default when unset).
 pub fn get_option(name: &str) -> Option<String> {
     if name == "PMEM_SYS_MOVNT_THRESHOLD" {
-        return Some(resolved().threshold.to_string());
+        return Some(resolved().selection.threshold.to_string());
     }
     knobs::current().get(name)
 }
@@ -471,7 +470,6 @@ static RESOLVER: Ops = Ops {
         guarded_streams: false,
         threshold: usize::MAX,
     },
-    threshold: usize::MAX,
     noflush_threshold: usize::MAX,
     flushing: RESOLVER_FLUSHING,
     noflush: RESOLVER_NOFLUSH,

@@ -48,13 +48,13 @@ pub struct Ops {
     /// `+mc_<routine>` appended when the fault-safe copy is not the one
     /// the copy tier implies (see [`dispatch::select_guarded`]).
     pub name: &'static str,
-    /// What was selected.
+    /// What was selected; `selection.threshold` is the non-temporal
+    /// threshold for memory that needs flushes (stores of at least that
+    /// many bytes take the non-temporal path).
     pub selection: Selection,
-    /// Stores of at least this many bytes into memory that needs flushes
-    /// take the non-temporal path.
-    pub threshold: usize,
-    /// The same for memory that needs none (byte- and page-granular):
-    /// at least [`NOFLUSH_NT_MIN`].
+    /// The threshold for memory that needs no flushes (byte- and
+    /// page-granular): `selection.threshold`, but at least
+    /// [`NOFLUSH_NT_MIN`]. Kept computed, for the store path.
     pub noflush_threshold: usize,
     /// The store leaves that write back (cache-line-granular memory),
     /// copied into the snapshot so a call reaches a leaf in two loads.
@@ -79,7 +79,7 @@ impl Ops {
     #[inline(always)]
     pub fn half(&self, flush: bool) -> (&Half, usize) {
         if flush {
-            (&self.flushing, self.threshold)
+            (&self.flushing, self.selection.threshold)
         } else {
             (&self.noflush, self.noflush_threshold)
         }
@@ -93,7 +93,7 @@ impl Ops {
     #[inline(always)]
     pub unsafe fn copy(&self, d: *mut u8, s: *const u8, n: usize) {
         // SAFETY: the caller's contract.
-        unsafe { (self.flushing.copy)(d, s, n, self.threshold) }
+        unsafe { (self.flushing.copy)(d, s, n, self.selection.threshold) }
     }
 
     /// The same copy without flush instructions (byte- and page-granular memory).
@@ -114,7 +114,7 @@ impl Ops {
     #[inline(always)]
     pub unsafe fn r#move(&self, d: *mut u8, s: *const u8, n: usize) {
         // SAFETY: the caller's contract.
-        unsafe { (self.flushing.r#move)(d, s, n, self.threshold) }
+        unsafe { (self.flushing.r#move)(d, s, n, self.selection.threshold) }
     }
 
     /// Overlap-safe [`Ops::copy_noflush`].
@@ -134,7 +134,7 @@ impl Ops {
     #[inline(always)]
     pub unsafe fn set(&self, d: *mut u8, c: u8, n: usize) {
         // SAFETY: the caller's contract.
-        unsafe { (self.flushing.set)(d, c, n, self.threshold) }
+        unsafe { (self.flushing.set)(d, c, n, self.selection.threshold) }
     }
 
     /// Fill without flush instructions.
@@ -166,7 +166,7 @@ pub fn resolved() -> &'static Ops {
 /// aligned 8-byte words of their partial lines where `arch::algo` finds it
 /// pays.
 pub fn movnt_threshold() -> usize {
-    resolved().threshold
+    resolved().selection.threshold
 }
 
 /// The name of the snapshot in use, e.g. `x86_64/avx2+clwb`.
