@@ -65,8 +65,18 @@ impl Store for MoveOp {
     /// The contract of [`Store::run`].
     #[inline(always)]
     unsafe fn run(h: &Half, d: *mut u8, s: usize, n: usize, nt_from: usize) {
-        // SAFETY: the caller's contract.
-        unsafe { (h.r#move)(d, s as *const u8, n, nt_from) }
+        // Disjoint ranges (nearly every move) take the copy leaf: it needs
+        // no stack frame, where the move leaf's overlapping path saves six
+        // registers on entry. Those stores queue behind the copy's own
+        // stores to cold lines and cost a 4 KiB move about 55 ns (13 %;
+        // BENCHMARKS.md, the ABI rows of 2026-12-03).
+        if (d as usize).abs_diff(s) >= n {
+            // SAFETY: the caller's contract; the ranges do not overlap.
+            unsafe { (h.copy)(d, s as *const u8, n, nt_from) }
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { (h.r#move)(d, s as *const u8, n, nt_from) }
+        }
     }
 }
 
@@ -227,25 +237,33 @@ fn forced_nt_from(flags: u32) -> Option<usize> {
 }
 
 /// A store with per-call flags, every defined bit honoured and any other
-/// bit ignored; then the drain unless NODRAIN or NOFLUSH.
+/// bit ignored; then the drain unless NODRAIN or NOFLUSH. Inlined into
+/// each flags call (and across crates into `libpmem.so.1`'s), with the
+/// same one-load fast path as [`store`].
 ///
 /// # Safety
 /// `S` is safe to run with either half of the snapshot on `[dst, dst + n)`.
+#[inline(always)]
 unsafe fn store_flags<S: Store>(dst: *mut u8, s: usize, n: usize, flags: u32) -> Result<(), Error> {
     let t = engine::resolved();
-    if flags & F_NOFLUSH != 0 {
-        if n != 0 {
-            let nt_from = forced_nt_from(flags).unwrap_or(t.noflush_threshold);
+    if n != 0 {
+        let forced = forced_nt_from(flags);
+        if flags & F_NOFLUSH != 0 {
+            let nt_from = forced.unwrap_or(t.noflush_threshold);
             // SAFETY: the caller's contract.
             unsafe { S::run(&t.noflush, dst, s, n, nt_from) };
+            return Ok(());
         }
-        return Ok(());
+        if mapping::no_special_mappings() {
+            let nt_from = forced.unwrap_or(t.selection.threshold);
+            // SAFETY: the caller's contract.
+            unsafe { S::run(&t.flushing, dst, s, n, nt_from) };
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { routed::<S>(t, dst, s, n, forced) };
+        }
     }
-    if n != 0 {
-        // SAFETY: the caller's contract.
-        unsafe { routed::<S>(t, dst, s, n, forced_nt_from(flags)) };
-    }
-    if flags & F_NODRAIN != 0 {
+    if flags & (F_NODRAIN | F_NOFLUSH) != 0 {
         Ok(())
     } else {
         drain()
@@ -276,6 +294,7 @@ pub unsafe fn memcpy_flags(
 ///
 /// # Safety
 /// As [`memcpy_to_pmem`].
+#[inline]
 pub unsafe fn memcpy_flags_unchecked_bits(
     dst: *mut u8,
     src: *const u8,
@@ -306,6 +325,7 @@ pub unsafe fn memmove_flags(
 ///
 /// # Safety
 /// As [`memmove_to_pmem`].
+#[inline]
 pub unsafe fn memmove_flags_unchecked_bits(
     dst: *mut u8,
     src: *const u8,
@@ -331,6 +351,7 @@ pub unsafe fn memset_flags(dst: *mut u8, c: u8, n: usize, flags: u32) -> Result<
 ///
 /// # Safety
 /// As [`memset_pmem`].
+#[inline]
 pub unsafe fn memset_flags_unchecked_bits(
     dst: *mut u8,
     c: u8,

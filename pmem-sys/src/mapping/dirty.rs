@@ -6,37 +6,90 @@
 
 use super::{Granularity, registry_region_containing, sys};
 use crate::Error;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
-/// Above this many ranges the list is merged in place, so a thread that
-/// never fences does not grow it without bound.
+/// When the list reaches this many ranges it is merged in place, so a
+/// thread that never fences does not grow it without bound. After a merge
+/// the next one waits until the list has doubled: merging a list that
+/// stays long (stores to more than this many scattered pages) at every
+/// push would sort it on every store.
 const COMPACT_AT: usize = 4096;
 
+/// The smallest page size there is: two ranges that touch the same or
+/// adjacent blocks of this size are kept as one (they are msynced by
+/// whole pages anyway, so no page is added).
+const MIN_PAGE: usize = 4096;
+
+/// The older ranges of a thread (see [`LAST`]).
+struct Dirty {
+    ranges: Vec<(usize, usize)>,
+    /// Length at which [`push`] merges `ranges` next.
+    compact_at: usize,
+}
+
 thread_local! {
-    static DIRTY: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+    /// The range recorded last, kept apart from [`DIRTY`] so that the
+    /// commonest case, a store into the same or the next page, is one
+    /// thread-local access with no borrow flag and no destructor to
+    /// register (a `Cell` of plain data). Empty (`(0, 0)`) only when
+    /// [`DIRTY`] is empty too, so [`has_dirty`] needs only this.
+    static LAST: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    static DIRTY: RefCell<Dirty> = const {
+        RefCell::new(Dirty { ranges: Vec::new(), compact_at: COMPACT_AT })
+    };
     static PENDING: RefCell<Option<Error>> = const { RefCell::new(None) };
 }
 
 /// Remembers `[addr, addr + n)` as dirty for the calling thread.
+#[inline]
 pub(crate) fn record(addr: usize, n: usize) {
     if n == 0 {
         return;
     }
-    DIRTY.with(|d| {
-        let mut d = d.borrow_mut();
-        if let Some(last) = d.last_mut() {
-            // Sequential writes extend the last range instead of adding one.
-            if addr >= last.0 && addr <= last.1 {
-                last.1 = last.1.max(addr + n);
-                return;
-            }
+    LAST.with(|last| {
+        let (s, e) = last.get();
+        // A store from the first block of the last range up to the block
+        // after its end joins it: sequential stores, repeated ones and
+        // scattered ones within a page.
+        if e != 0 && addr >= s & !(MIN_PAGE - 1) && addr <= e.next_multiple_of(MIN_PAGE) {
+            last.set((s.min(addr), e.max(addr + n)));
+            return;
         }
-        d.push((addr, addr + n));
-        if d.len() >= COMPACT_AT {
-            let merged = merge_pages(std::mem::take(&mut *d), sys::page_size());
-            *d = merged;
+        if e != 0 {
+            push((s, e));
+        }
+        last.set((addr, addr + n));
+    });
+}
+
+/// Moves a range out of [`LAST`] into the list, merging the list in place
+/// when it is long (see [`COMPACT_AT`]).
+#[cold]
+fn push(r: (usize, usize)) {
+    DIRTY.with(|d| {
+        let d = &mut *d.borrow_mut();
+        d.ranges.push(r);
+        if d.ranges.len() >= d.compact_at {
+            d.ranges = merge_pages(std::mem::take(&mut d.ranges), sys::page_size());
+            d.compact_at = COMPACT_AT.max(2 * d.ranges.len());
+            #[cfg(test)]
+            tests::MERGES.with(|m| m.set(m.get() + 1));
         }
     });
+}
+
+/// Every range this thread dirtied, taken (the thread is clean after).
+fn take_all() -> Vec<(usize, usize)> {
+    let last = LAST.with(|l| l.replace((0, 0)));
+    let mut v = DIRTY.with(|d| {
+        let d = &mut *d.borrow_mut();
+        d.compact_at = COMPACT_AT;
+        std::mem::take(&mut d.ranges)
+    });
+    if last.1 != 0 {
+        v.push(last);
+    }
+    v
 }
 
 /// Sorts, rounds to pages and merges ranges that touch or overlap.
@@ -59,7 +112,7 @@ pub(crate) fn merge_pages(mut v: Vec<(usize, usize)>, page: usize) -> Vec<(usize
 /// msyncs every range this thread dirtied; a failure is kept for
 /// [`take_pending`]. Ranges whose mapping is gone are dropped.
 pub(crate) fn sync_dirty() {
-    let ranges = DIRTY.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    let ranges = take_all();
     if ranges.is_empty() {
         return;
     }
@@ -97,12 +150,15 @@ pub(crate) fn sync_dirty() {
 /// an address that may be mapped again) and forgets them. A failure is
 /// kept like one of `wmb_pmem()`.
 pub(crate) fn sync_before_unmap(start: usize, end: usize) {
-    let inside: Vec<(usize, usize)> = DIRTY.with(|d| {
-        let mut d = d.borrow_mut();
-        let (inside, outside) = d.iter().partition(|r| r.0 < end && r.1 > start);
-        *d = outside;
-        inside
-    });
+    let (inside, outside): (Vec<_>, Vec<_>) = take_all()
+        .into_iter()
+        .partition(|r| r.0 < end && r.1 > start);
+    // The ranges outside go back, the newest (last in the list) as LAST.
+    let mut outside = outside;
+    if let Some(newest) = outside.pop() {
+        LAST.with(|l| l.set(newest));
+        DIRTY.with(|d| d.borrow_mut().ranges = outside);
+    }
     for (s, e) in merge_pages(inside, sys::page_size()) {
         let (s, e) = (s.max(start), e.min(end));
         if let Err(errno) = sys::msync(s, e - s) {
@@ -123,13 +179,74 @@ pub(crate) fn take_pending() -> Option<Error> {
 }
 
 /// Whether this thread has dirty page-granular ranges waiting.
+#[inline]
 pub fn has_dirty() -> bool {
-    DIRTY.with(|d| !d.borrow().is_empty())
+    LAST.with(|l| l.get().1 != 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// How many times this thread's list was merged.
+        pub(super) static MERGES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    #[test]
+    fn ranges_extend_the_last_then_queue_and_are_taken_once() {
+        assert!(!has_dirty());
+        record(0x10_000, 8);
+        record(0x10_008, 8); // extends
+        record(0x10_000, 4); // repeats
+        record(0x10_800, 8); // same page, with a gap
+        record(0x11_000, 8); // the next page
+        record(0x50_000, 16); // queues the first
+        record(0x4f_ff0, 4); // the page before: a range of its own
+        record(0x90_000, 1);
+        assert!(has_dirty());
+        assert_eq!(
+            take_all(),
+            vec![
+                (0x10_000, 0x11_008),
+                (0x50_000, 0x50_010),
+                (0x4f_ff0, 0x4f_ff4),
+                (0x90_000, 0x90_001)
+            ]
+        );
+        assert!(!has_dirty());
+        assert!(take_all().is_empty());
+    }
+
+    /// Stores scattered over more pages than COMPACT_AT, with no fence:
+    /// the list must not be merged on every store (it was: once it held
+    /// 4096 distinct pages, every push sorted it again).
+    #[test]
+    fn scattered_stores_merge_the_list_rarely() {
+        let pages = 3 * COMPACT_AT;
+        for k in 0..4 * pages {
+            // Every other page, in a scrambled order, so nothing merges.
+            let page = (k * 7919) % pages;
+            record(0x1000_0000 + 2 * page * MIN_PAGE, 8);
+        }
+        let merges = MERGES.with(|m| m.get());
+        let v = take_all();
+        assert_eq!(merge_pages(v, MIN_PAGE).len(), pages);
+        assert!(merges <= 8, "{merges} merges for {} stores", 4 * pages);
+    }
+
+    #[test]
+    fn unmapping_the_last_range_keeps_the_older_ones() {
+        record(0x10_000, 8);
+        record(0x50_000, 8);
+        // Nothing is mapped at these addresses, so the msync fails; only
+        // the ranges left behind matter here.
+        sync_before_unmap(0x50_000, 0x51_000);
+        let _ = take_pending();
+        assert!(has_dirty(), "the older range must still be remembered");
+        assert_eq!(take_all(), vec![(0x10_000, 0x10_008)]);
+        assert!(!has_dirty());
+    }
 
     #[test]
     fn merging_rounds_to_pages_and_joins_neighbours() {

@@ -453,6 +453,39 @@ pub(crate) enum Src {
     Fill(u8),
 }
 
+/// A [`Src`] as two scalars, passed in registers to the cold recording
+/// path: passed as the enum itself, it was written to the stack before
+/// the hook's `on()` test, two stores on every store call's fast path.
+#[derive(Clone, Copy)]
+struct SrcWord {
+    word: usize,
+    fill: bool,
+}
+
+impl SrcWord {
+    #[inline(always)]
+    fn of(src: Src) -> Self {
+        match src {
+            Src::Bytes(p) => SrcWord {
+                word: p as usize,
+                fill: false,
+            },
+            Src::Fill(c) => SrcWord {
+                word: c as usize,
+                fill: true,
+            },
+        }
+    }
+
+    fn src(self) -> Src {
+        if self.fill {
+            Src::Fill(self.word as u8)
+        } else {
+            Src::Bytes(self.word as *const u8)
+        }
+    }
+}
+
 /// Starts an event: returns the guard, and whether this call is to be
 /// recorded (not nested in another recorded call).
 #[cold]
@@ -472,7 +505,7 @@ fn begin() -> (Guard, bool) {
 #[inline(always)]
 pub(crate) fn store_call(call: Call, dst: *const u8, src: Src, n: usize, written_back: bool) {
     if on() {
-        drop(store_slow(call, dst, src, n, written_back));
+        drop(store_slow(call, dst, SrcWord::of(src), n, written_back));
     }
 }
 
@@ -485,7 +518,7 @@ pub(crate) fn store_flags_call(call: Call, dst: *const u8, src: Src, n: usize, f
     const NOFLUSH: u32 = 32;
     if on() {
         let written_back = flags & NOFLUSH == 0 || flags & NONTEMPORAL_OR_WC != 0;
-        drop(store_slow(call, dst, src, n, written_back));
+        drop(store_slow(call, dst, SrcWord::of(src), n, written_back));
     }
 }
 
@@ -516,7 +549,8 @@ pub fn persist_call(call: Call, addr: *const u8, n: usize) {
 
 #[cold]
 #[inline(never)]
-fn store_slow(call: Call, dst: *const u8, src: Src, n: usize, written_back: bool) -> Guard {
+fn store_slow(call: Call, dst: *const u8, src: SrcWord, n: usize, written_back: bool) -> Guard {
+    let src = src.src();
     let (g, rec) = begin();
     if !rec || n == 0 {
         return g;
