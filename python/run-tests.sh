@@ -175,9 +175,21 @@ else
     for want in pmem-sys/src/api.rs python/src/mapping.rs pypmem/_pypmem.pyi pypmem/py.typed; do
         grep -q "/$want\$" <<<"$listing" || { echo "the sdist lacks $want" >&2; exit 1; }
     done
+    # With the documented minimum Rust (rust-version in Cargo.toml) when
+    # rustup has that toolchain, else with the default one, said so.
+    msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
+    tc=$( (rustup toolchain list 2>/dev/null || true) |
+        awk -v v="$msrv" 'index($1, v "-") == 1 || index($1, v ".") == 1 { print $1; exit }')
+    if [ -n "$tc" ]; then
+        export RUSTUP_TOOLCHAIN=$tc
+        echo "building the sdist with Rust $msrv, the documented minimum ($tc)"
+    else
+        echo "SKIPPED: the sdist build with Rust $msrv, the documented minimum (rustup toolchain install $msrv); built with $(rustc --version)"
+    fi
     # A target dir of its own: building the sdist's copies of the crates in
     # the workspace's target/ would make the next workspace build start over.
     CARGO_TARGET_DIR="$BUILD/target-python-sdist" "$VPY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$SDIST"
+    unset RUSTUP_TOOLCHAIN
     (cd "$WORK" && "$VPY" - <<'EOF'
 import pypmem, tempfile, os
 with tempfile.TemporaryDirectory() as d:

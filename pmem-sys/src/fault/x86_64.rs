@@ -460,7 +460,7 @@ pub(crate) const GUARDED: bool = true;
 #[inline(always)]
 fn fixup_for(ip: usize) -> Option<usize> {
     // Only the addresses of the labels are taken, never their contents:
-    // safe since Rust 1.82 (the minimum is 1.89).
+    // safe since Rust 1.82 (the minimum is 1.95).
     let table: [(usize, usize, usize); 5] = {
         use core::ptr::addr_of;
         [
