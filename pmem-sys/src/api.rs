@@ -208,20 +208,30 @@ pub unsafe fn clear_pmem(dst: *mut u8, n: usize) {
 }
 
 /// The `EINVAL` of a flags argument with bits this library does not define.
+#[inline(always)]
 fn check_flags(call: &str, flags: u32) -> Result<(), Error> {
     if flags & !F_ALL == 0 {
         Ok(())
     } else {
-        Err(Error::new(
-            libc::EINVAL,
-            call,
-            format_args!("flags {flags:#x}"),
-            format_args!(
-                "unknown bits {:#x} (defined: NODRAIN 1, NONTEMPORAL 2, TEMPORAL 4, WC 8, WB 16, NOFLUSH 32)",
-                flags & !F_ALL
-            ),
-        ))
+        Err(unknown_flags(call, flags))
     }
+}
+
+/// [`check_flags`]'s error, out of line: formatted in the caller, it gave
+/// every flags call a large stack frame and register saves on its fast
+/// path.
+#[cold]
+#[inline(never)]
+fn unknown_flags(call: &str, flags: u32) -> Error {
+    Error::new(
+        libc::EINVAL,
+        call,
+        format_args!("flags {flags:#x}"),
+        format_args!(
+            "unknown bits {:#x} (defined: NODRAIN 1, NONTEMPORAL 2, TEMPORAL 4, WC 8, WB 16, NOFLUSH 32)",
+            flags & !F_ALL
+        ),
+    )
 }
 
 /// The non-temporal threshold the flags force, if any.
