@@ -67,9 +67,8 @@ impl Store for MoveOp {
     unsafe fn run(h: &Half, d: *mut u8, s: usize, n: usize, nt_from: usize) {
         // Disjoint ranges (nearly every move) take the copy leaf: it needs
         // no stack frame, where the move leaf's overlapping path saves six
-        // registers on entry. Those stores queue behind the copy's own
-        // stores to cold lines and cost a 4 KiB move about 55 ns (13 %;
-        // BENCHMARKS.md, the ABI rows of 2026-12-03).
+        // registers on entry, and those stores queue behind the copy's own
+        // stores to cold lines (BENCHMARKS.md, the ABI rows after caa9bca).
         if (d as usize).abs_diff(s) >= n {
             // SAFETY: the caller's contract; the ranges do not overlap.
             unsafe { (h.copy)(d, s as *const u8, n, nt_from) }

@@ -4,7 +4,7 @@
 //! the void `wmb_pmem()` is kept for the thread and reported by the next
 //! `pmem_sys_drain()` or `pmem_sys_persist()`.
 
-use super::{Granularity, registry_region_containing, sys};
+use super::{Granularity, regions_overlapping, sys};
 use crate::Error;
 use std::cell::{Cell, RefCell};
 
@@ -117,29 +117,30 @@ pub(crate) fn sync_dirty() {
         return;
     }
     for (s, e) in merge_pages(ranges, sys::page_size()) {
-        // Clip to the mapping still registered there: a range of a mapping
-        // unmapped since the store needs no sync and must not be touched.
-        let Some(region) = registry_region_containing(s, e) else {
-            continue;
-        };
-        if region.granularity != Granularity::Page {
-            continue;
-        }
-        let (s, e) = (s.max(region.start), e.min(region.start + region.map_len));
-        match sys::msync(s, e - s) {
-            Ok(()) => {}
-            // ENOMEM: no longer mapped. Another thread unmapped the range
-            // between the registry check and the msync (its own data is
-            // its own business); there is nothing left to sync through it.
-            Err(libc::ENOMEM) => {}
-            Err(errno) => {
-                let err = Error::os(
-                    errno,
-                    "wmb_pmem",
-                    format_args!("msync of [{s:#x}, {e:#x})"),
-                    "msync failed",
-                );
-                PENDING.with(|p| p.borrow_mut().get_or_insert(err).clone());
+        // Clip to each page-granular mapping still registered there: a
+        // merged range may span neighbouring mappings (mmap places them
+        // next to each other), and a range of a mapping unmapped since the
+        // store needs no sync and must not be touched.
+        for region in regions_overlapping(s, e) {
+            if region.granularity != Granularity::Page {
+                continue;
+            }
+            let (s, e) = (s.max(region.start), e.min(region.start + region.map_len));
+            match sys::msync(s, e - s) {
+                Ok(()) => {}
+                // ENOMEM: no longer mapped. Another thread unmapped the
+                // range between the registry check and the msync (its own
+                // data is its own business); nothing is left to sync there.
+                Err(libc::ENOMEM) => {}
+                Err(errno) => {
+                    let err = Error::os(
+                        errno,
+                        "wmb_pmem",
+                        format_args!("msync of [{s:#x}, {e:#x})"),
+                        "msync failed",
+                    );
+                    PENDING.with(|p| p.borrow_mut().get_or_insert(err).clone());
+                }
             }
         }
     }
@@ -150,11 +151,24 @@ pub(crate) fn sync_dirty() {
 /// an address that may be mapped again) and forgets them. A failure is
 /// kept like one of `wmb_pmem()`.
 pub(crate) fn sync_before_unmap(start: usize, end: usize) {
-    let (inside, outside): (Vec<_>, Vec<_>) = take_all()
-        .into_iter()
-        .partition(|r| r.0 < end && r.1 > start);
+    let mut inside = Vec::new();
+    let mut outside = Vec::new();
+    for r in take_all() {
+        if r.0 >= end || r.1 <= start {
+            outside.push(r);
+            continue;
+        }
+        inside.push(r);
+        // The parts of a range that reach into neighbouring mappings stay
+        // dirty for them.
+        if r.0 < start {
+            outside.push((r.0, start));
+        }
+        if r.1 > end {
+            outside.push((end, r.1));
+        }
+    }
     // The ranges outside go back, the newest (last in the list) as LAST.
-    let mut outside = outside;
     if let Some(newest) = outside.pop() {
         LAST.with(|l| l.set(newest));
         DIRTY.with(|d| d.borrow_mut().ranges = outside);
@@ -216,6 +230,66 @@ mod tests {
         );
         assert!(!has_dirty());
         assert!(take_all().is_empty());
+    }
+
+    /// Two page-granular mappings side by side (as mmap places them), a
+    /// store at the end of the lower and one at the start of the upper:
+    /// their ranges merge into one that spans both, and the fence must
+    /// msync both pages. It msynced neither: the merged range lay in no
+    /// single mapping, so it was dropped. Unmapping one of them must not
+    /// forget the other's part either.
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_range_spanning_neighbouring_mappings_is_synced_in_each() {
+        let page = sys::page_size();
+        // SAFETY: a fresh anonymous shared mapping of two pages.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED);
+        let base = base as usize;
+        for k in 0..2 {
+            super::super::registry::insert(super::super::Region {
+                start: base + k * page,
+                len: page,
+                map_len: page,
+                granularity: Granularity::Page,
+                reason: std::ffi::CString::new("test").unwrap(),
+            });
+        }
+        sys::MSYNCED.with(|m| m.borrow_mut().clear());
+        record(base + page - 8, 8);
+        record(base + page, 8);
+        sync_dirty();
+        assert!(take_pending().is_none());
+        let synced = sys::MSYNCED.with(|m| std::mem::take(&mut *m.borrow_mut()));
+        assert_eq!(synced, vec![(base, page), (base + page, page)]);
+
+        // The same, but the lower mapping is unmapped before the fence: its
+        // page is msynced then, and the upper one must stay dirty for the
+        // fence (the whole range was forgotten with the lower mapping).
+        record(base + page - 8, 8);
+        record(base + page, 8);
+        super::super::unmap(base).unwrap();
+        assert_eq!(
+            sys::MSYNCED.with(|m| std::mem::take(&mut *m.borrow_mut())),
+            vec![(base, page)]
+        );
+        assert!(has_dirty(), "the upper mapping's page must stay dirty");
+        sync_dirty();
+        assert!(take_pending().is_none());
+        assert_eq!(
+            sys::MSYNCED.with(|m| std::mem::take(&mut *m.borrow_mut())),
+            vec![(base + page, page)]
+        );
+        super::super::unmap(base + page).unwrap();
     }
 
     /// Stores scattered over more pages than COMPACT_AT, with no fence:

@@ -15,7 +15,7 @@ pub use registry::{
     Region, granularity, mapping_size, reason, reason_text, region_at, unmap, unmap_range,
 };
 pub(crate) use registry::{
-    msync_range, no_special_mappings, registry_region_containing, special_granularity,
+    msync_range, no_special_mappings, regions_overlapping, special_granularity,
 };
 pub use sys::page_size;
 

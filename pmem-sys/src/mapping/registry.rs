@@ -171,11 +171,18 @@ fn special_lookup(addr: usize) -> Option<Granularity> {
     })
 }
 
-/// The registered mapping that contains `[start, end)`.
-pub(crate) fn registry_region_containing(start: usize, end: usize) -> Option<Arc<Region>> {
+/// The registered mappings that overlap `[start, end)`, in address order.
+pub(crate) fn regions_overlapping(start: usize, end: usize) -> Vec<Arc<Region>> {
     let reg = registry();
-    let (_, r) = reg.range(..=start).next_back()?;
-    (end <= r.start + r.map_len.max(r.len)).then(|| r.clone())
+    let mut v: Vec<Arc<Region>> = reg
+        .range(..end)
+        .rev()
+        .map(|(_, r)| r)
+        .take_while(|r| r.start + r.map_len.max(r.len) > start)
+        .cloned()
+        .collect();
+    v.reverse();
+    v
 }
 
 /// The mapping of this library containing `addr`.

@@ -264,10 +264,19 @@ pub fn msync(addr: usize, len: usize) -> Result<(), i32> {
     // with ENOMEM rather than faulting.
     if unsafe { libc::msync(addr as *mut _, len, libc::MS_SYNC) } == 0 {
         crate::record::msync(addr, len);
+        #[cfg(test)]
+        MSYNCED.with(|m| m.borrow_mut().push((addr, len)));
         Ok(())
     } else {
         Err(errno())
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The ranges this thread msynced successfully, for unit tests.
+    pub(crate) static MSYNCED: std::cell::RefCell<Vec<(usize, usize)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The symbolic name of the errno values mapping code reports.
