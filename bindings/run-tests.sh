@@ -96,7 +96,8 @@ fi
 # ---- Node.js ----------------------------------------------------------------
 node_tests() {
     cd "$here/node" || return 1
-    echo "node $(node --version), koffi $(node -p "require('koffi/package.json').version")"
+    # koffi's "exports" do not list package.json, so read the file itself.
+    echo "node $(node --version), koffi $(node -p "JSON.parse(require('fs').readFileSync('node_modules/koffi/package.json', 'utf8')).version")"
     PMEM_SYS_LIB=$lib timeout 300 node --test test/pmem.test.js test/fault.test.js test/flags.test.js
 }
 
