@@ -132,15 +132,7 @@ pub(crate) fn sync_dirty() {
                 // range between the registry check and the msync (its own
                 // data is its own business); nothing is left to sync there.
                 Err(libc::ENOMEM) => {}
-                Err(errno) => {
-                    let err = Error::os(
-                        errno,
-                        "wmb_pmem",
-                        format_args!("msync of [{s:#x}, {e:#x})"),
-                        "msync failed",
-                    );
-                    PENDING.with(|p| p.borrow_mut().get_or_insert(err).clone());
-                }
+                Err(errno) => keep_failure("wmb_pmem", s, e, errno),
             }
         }
     }
@@ -176,15 +168,22 @@ pub(crate) fn sync_before_unmap(start: usize, end: usize) {
     for (s, e) in merge_pages(inside, sys::page_size()) {
         let (s, e) = (s.max(start), e.min(end));
         if let Err(errno) = sys::msync(s, e - s) {
-            let err = Error::os(
-                errno,
-                "memunmap_pmem",
-                format_args!("msync of [{s:#x}, {e:#x})"),
-                "msync failed",
-            );
-            PENDING.with(|p| p.borrow_mut().get_or_insert(err).clone());
+            keep_failure("memunmap_pmem", s, e, errno);
         }
     }
+}
+
+/// Keeps the first msync failure of this thread for [`take_pending`].
+fn keep_failure(call: &str, s: usize, e: usize, errno: i32) {
+    let err = Error::os(
+        errno,
+        call,
+        format_args!("msync of [{s:#x}, {e:#x})"),
+        "msync failed",
+    );
+    PENDING.with(|p| {
+        p.borrow_mut().get_or_insert(err);
+    });
 }
 
 /// Takes the error a void `wmb_pmem()` of this thread recorded, if any.
