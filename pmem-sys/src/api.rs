@@ -382,7 +382,7 @@ pub unsafe fn arch_wb_cache_pmem(addr: *const u8, n: usize) {
     if n == 0 {
         return;
     }
-    record::write_back_call(Call::ArchWbCachePmem, addr, n);
+    drop(record::write_back(Call::ArchWbCachePmem, addr, n));
     match mapping::special_granularity(addr as usize) {
         // SAFETY: the caller's contract.
         None => unsafe { (ops().flush)(addr, n) },
@@ -400,7 +400,7 @@ pub unsafe fn arch_invalidate_pmem(addr: *const u8, n: usize) {
     if n == 0 {
         return;
     }
-    record::write_back_call(Call::ArchInvalidatePmem, addr, n);
+    drop(record::write_back(Call::ArchInvalidatePmem, addr, n));
     if mapping::special_granularity(addr as usize) == Some(Granularity::Page) {
         dirty::record(addr as usize, n);
     }
@@ -530,7 +530,7 @@ pub unsafe fn memset_pmem_checked(dst: *mut u8, c: u8, n: usize) -> Result<(), E
 /// for [`drain`] and [`persist`].
 #[inline]
 pub fn wmb_pmem() {
-    record::fence_call(Call::WmbPmem);
+    drop(record::fence(Call::WmbPmem));
     // SAFETY: the fence has no preconditions.
     unsafe { (ops().fence)() };
     if dirty::has_dirty() {
@@ -551,7 +551,7 @@ pub fn drain() -> Result<(), Error> {
 /// # Safety
 /// `addr` is mapped for `n` bytes.
 pub unsafe fn persist(addr: *const u8, n: usize) -> Result<(), Error> {
-    record::persist_call(Call::Persist, addr, n);
+    drop(record::persist(Call::Persist, addr, n));
     let pending = dirty::take_pending();
     let t = ops();
     let now = match mapping::special_granularity(addr as usize) {
@@ -613,7 +613,7 @@ pub unsafe fn deep_persist(addr: *const u8, n: usize) -> Result<(), Error> {
 /// # Safety
 /// `addr` is mapped for `n` bytes.
 unsafe fn deep(call: &str, addr: *const u8, n: usize) -> Result<(), Error> {
-    record::persist_call(Call::DeepFlush, addr, n);
+    drop(record::persist(Call::DeepFlush, addr, n));
     let t = ops();
     // SAFETY: the caller's contract; flush and fence from one snapshot.
     unsafe {

@@ -522,31 +522,6 @@ pub(crate) fn store_flags_call(call: Call, dst: *const u8, src: Src, n: usize, f
     }
 }
 
-/// Hook: lines of `[addr, addr + n)` written back, not fenced.
-#[inline(always)]
-pub fn write_back_call(call: Call, addr: *const u8, n: usize) {
-    if on() {
-        drop(range_slow(Kind::WriteBack, call, addr as usize, n));
-    }
-}
-
-/// Hook: the calling thread's fence.
-#[inline(always)]
-pub fn fence_call(call: Call) {
-    if on() {
-        drop(range_slow(Kind::Fence, call, 0, 0));
-    }
-}
-
-/// Hook: `[addr, addr + n)` written back and fenced (msynced on a
-/// page-granular mapping).
-#[inline(always)]
-pub fn persist_call(call: Call, addr: *const u8, n: usize) {
-    if on() {
-        drop(range_slow(Kind::Persist, call, addr as usize, n));
-    }
-}
-
 #[cold]
 #[inline(never)]
 fn store_slow(call: Call, dst: *const u8, src: SrcWord, n: usize, written_back: bool) -> Guard {
