@@ -117,6 +117,12 @@ enum Op {
     MoveNoFlush,
     Set,
     SetNoFlush,
+    /// The flushing copy with no non-temporal threshold (what
+    /// `PMEM_F_MEM_TEMPORAL` reaches): every length takes the chunked,
+    /// written-back path, blocks of AVX-512 registers included.
+    CopyTemporal,
+    /// The same for the fill.
+    SetTemporal,
 }
 
 /// Runs `op` of `t` for one (dst offset, src offset, len) at both ends of
@@ -155,13 +161,15 @@ fn check_one(
                 Op::MoveNoFlush => t.move_noflush(d, s, len),
                 Op::Set => t.set(d, 0x5C, len),
                 Op::SetNoFlush => t.set_noflush(d, 0x5C, len),
+                Op::CopyTemporal => (t.flushing.copy)(d, s, len, usize::MAX),
+                Op::SetTemporal => (t.flushing.set)(d, 0x5C, len, usize::MAX),
             }
             (t.fence)();
         }
         let sref = &src.slice()[s_at..s_at + len].to_vec();
         let got = &dst.slice()[d_at..d_at + len].to_vec();
         let ok = match op {
-            Op::Set | Op::SetNoFlush => got.iter().all(|&b| b == 0x5C),
+            Op::Set | Op::SetNoFlush | Op::SetTemporal => got.iter().all(|&b| b == 0x5C),
             _ => got == &sref[..],
         };
         assert!(
@@ -241,6 +249,14 @@ fn set_every_tier() {
 #[test]
 fn set_noflush_every_tier() {
     run_matrix(Op::SetNoFlush);
+}
+#[test]
+fn copy_temporal_every_tier() {
+    run_matrix(Op::CopyTemporal);
+}
+#[test]
+fn set_temporal_every_tier() {
+    run_matrix(Op::SetTemporal);
 }
 
 /// Overlapping moves in both directions, every tier, against

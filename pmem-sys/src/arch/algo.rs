@@ -62,6 +62,26 @@ pub(crate) trait Vector: Copy {
         // SAFETY: the caller's contract.
         unsafe { ptr::write_unaligned(p.cast::<u64>(), v) }
     }
+    /// Bytes a flushing copy of at most [`BLOCKS_UP_TO`] bytes loads into
+    /// registers and stores before writing their lines back: a power of
+    /// two, a multiple of `WIDTH` and of [`FLUSH_CHUNK`]. The default is
+    /// [`FLUSH_CHUNK`], which makes short and long copies alike.
+    const BLOCK: usize = FLUSH_CHUNK;
+    /// Copies `BLOCK` bytes from `s` to `d` with ordinary stores (not
+    /// recorded: [`Source::store_block`] records them).
+    ///
+    /// # Safety
+    /// `s` readable and `d` writable for `BLOCK` bytes, no overlap; the
+    /// instruction set of `Self` is available.
+    #[inline(always)]
+    unsafe fn copy_block(d: *mut u8, s: *const u8) {
+        // SAFETY: every offset is below `BLOCK`, the caller's contract.
+        unsafe {
+            for k in 0..Self::BLOCK / Self::WIDTH {
+                Self::store(d.add(k * Self::WIDTH), Self::load(s.add(k * Self::WIDTH)));
+            }
+        }
+    }
 }
 
 /// A cache-line write-back instruction.
@@ -125,6 +145,16 @@ pub(crate) trait Source<V: Vector>: Copy {
     /// # Safety
     /// For memory, the result stays inside the source range.
     unsafe fn at(self, off: usize) -> Self;
+    /// Stores the `V::BLOCK` bytes at offset `i` to `d + i`, recorded.
+    ///
+    /// # Safety
+    /// `d + i` writable for `V::BLOCK` bytes; for memory, `i + V::BLOCK`
+    /// bytes are readable; the instruction set of `V` is available.
+    #[inline(always)]
+    unsafe fn store_block(self, d: *mut u8, i: usize) {
+        // SAFETY: the caller's contract covers every offset below.
+        unsafe { store_vectors::<V, Self>(d, self, i, V::BLOCK) }
+    }
 }
 
 /// A copy's source: readable memory.
@@ -173,6 +203,19 @@ impl<V: Vector> Source<V> for Src {
     unsafe fn at(self, off: usize) -> Self {
         // SAFETY: the caller's contract.
         Src(unsafe { self.0.add(off) })
+    }
+    /// # Safety
+    /// The contract of [`Source::store_block`].
+    #[inline(always)]
+    unsafe fn store_block(self, d: *mut u8, i: usize) {
+        // SAFETY: the caller's contract; the lines recorded are the ones
+        // `copy_block` stores.
+        unsafe {
+            for k in 0..V::BLOCK / V::WIDTH {
+                trace::store(d.add(i + k * V::WIDTH), V::WIDTH);
+            }
+            V::copy_block(d.add(i), self.0.add(i));
+        }
     }
 }
 
@@ -350,53 +393,94 @@ unsafe fn store_temporal<V: Vector, S: Source<V>>(d: *mut u8, src: S, n: usize) 
 }
 
 /// Bytes of ordinary stores issued before their lines are written back,
-/// in a flushing temporal store: sixteen lines, written back while the
-/// next chunk's stores wait for their lines (PMDK's AVX-512 path does the
-/// same with 32). Measured with stand-alone C loops of AVX-512 stores,
-/// CLWB and an SFENCE per 4 KiB copy into cold lines, on the Intel Xeon of
-/// BENCHMARKS.md's 2026-12-03 sections: the whole 4 KiB stored before
-/// any write-back 904-920 ns, chunks of 256 B 740, of 1 KiB 681-687, of
-/// 2 KiB 723-730. Process to process the same loop varied by 10 %.
-const FLUSH_CHUNK: usize = 16 * LINE;
+/// in a flushing temporal store longer than [`BLOCKS_UP_TO`] (and in
+/// shorter ones too, where the vector type keeps the default
+/// [`Vector::BLOCK`]): sixteen lines, written back while the next chunk's
+/// stores wait for their lines. Measured with stand-alone C loops of
+/// AVX-512 stores, CLWB and an SFENCE per 4 KiB copy into cold lines, on
+/// the Intel Xeon of BENCHMARKS.md's 2026-12-03 sections: the whole 4 KiB
+/// stored before any write-back 904-920 ns, chunks of 256 B 740, of 1 KiB
+/// 681-687, of 2 KiB 723-730. Process to process the same loop varied by
+/// 10 %.
+pub(crate) const FLUSH_CHUNK: usize = 16 * LINE;
 
-/// [`store_temporal`] and the write-back of every touched line with `F`,
-/// a chunk of [`FLUSH_CHUNK`] destination bytes at a time. The chunks end
-/// on multiples of `FLUSH_CHUNK` (so of 8) in the destination, so an
-/// 8-aligned `d` and `n` still never see a store narrower than 8 bytes.
+/// The longest flushing temporal store that goes in blocks of
+/// [`Vector::BLOCK`] rather than chunks of [`FLUSH_CHUNK`]. Through the
+/// library on the same Xeon (BENCHMARKS.md, "TEMPORAL copies in blocks"),
+/// AVX-512 blocks of 2 KiB (PMDK's structure) against chunks of 1 KiB:
+/// 4 KiB 0.95-1.04x PMDK against 1.08-1.16x, 8 and 12 KiB equal, 16 KiB
+/// 0.98-1.01x against 0.93-0.97x, 64 KiB 1.01-1.05x against 0.87-0.91x.
+pub(crate) const BLOCKS_UP_TO: usize = 8 * 1024;
+
+/// [`store_temporal`] and the write-back of every touched line with `F`:
+/// in chunks of [`Vector::BLOCK`] bytes up to [`BLOCKS_UP_TO`], of
+/// [`FLUSH_CHUNK`] beyond, each written back as soon as it is stored.
 ///
 /// # Safety
 /// As [`store_temporal`]; the instruction of `F` is available.
 #[inline(always)]
 unsafe fn store_flushed<V: Vector, F: Flush, S: Source<V>>(d: *mut u8, src: S, n: usize) {
-    // SAFETY: (whole body) the caller's contract; each chunk
-    // `[i, end)` lies inside `[0, n)`.
+    // SAFETY: the caller's contract.
     unsafe {
         if !F::ACTIVE || n <= FLUSH_CHUNK {
             store_temporal::<V, S>(d, src, n);
             flush_range::<F>(d, n);
-            return;
+        } else if n <= BLOCKS_UP_TO {
+            store_chunks::<V, F, S>(d, src, n, V::BLOCK);
+        } else {
+            store_chunks::<V, F, S>(d, src, n, FLUSH_CHUNK);
         }
+    }
+}
+
+/// [`store_flushed`] over destination chunks that end on multiples of
+/// `chunk` (a power of two, so of 8: an 8-aligned `d` and `n` still never
+/// see a store narrower than 8 bytes). A whole chunk of `V::BLOCK` bytes
+/// is one [`Source::store_block`]; other whole chunks are unrolled.
+///
+/// # Safety
+/// As [`store_flushed`]; `chunk` is `V::BLOCK` or [`FLUSH_CHUNK`].
+#[inline(always)]
+unsafe fn store_chunks<V: Vector, F: Flush, S: Source<V>>(
+    d: *mut u8,
+    src: S,
+    n: usize,
+    chunk: usize,
+) {
+    // SAFETY: (whole body) the caller's contract; each chunk `[i, end)`
+    // lies inside `[0, n)`.
+    unsafe {
         let mut i = 0;
         while i < n {
-            let next = ((d as usize + i) & !(FLUSH_CHUNK - 1)) + FLUSH_CHUNK;
+            let next = ((d as usize + i) & !(chunk - 1)) + chunk;
             let end = (next - d as usize).min(n);
-            if end - i == FLUSH_CHUNK {
-                // A whole aligned chunk: fixed counts, unrolled.
-                for k in 0..FLUSH_CHUNK / V::WIDTH {
-                    let j = i + k * V::WIDTH;
-                    store(d.add(j), src.vector(j));
-                }
-                let line = F::line_size();
-                for k in 0..FLUSH_CHUNK / line {
-                    let p = d.add(i + k * line);
-                    trace::flush(p, line);
-                    F::flush_line(p);
-                }
-            } else {
+            if end - i != chunk {
                 store_temporal::<V, S>(d.add(i), src.at(i), end - i);
-                flush_range::<F>(d.add(i), end - i);
+            } else if chunk == V::BLOCK {
+                src.store_block(d, i);
+            } else {
+                store_vectors::<V, S>(d, src, i, chunk);
             }
+            flush_range::<F>(d.add(i), end - i);
             i = end;
+        }
+    }
+}
+
+/// The `len` bytes at offset `i` of `src` to `d + i`, a vector at a time,
+/// recorded; `len` a multiple of `V::WIDTH` (constant where it is called,
+/// so the loop unrolls).
+///
+/// # Safety
+/// `d + i` writable for `len` bytes; for memory, `i + len` bytes of `src`
+/// are readable; the instruction set of `V` is available.
+#[inline(always)]
+unsafe fn store_vectors<V: Vector, S: Source<V>>(d: *mut u8, src: S, i: usize, len: usize) {
+    // SAFETY: every offset is below `i + len`, the caller's contract.
+    unsafe {
+        for k in 0..len / V::WIDTH {
+            let j = i + k * V::WIDTH;
+            store(d.add(j), src.vector(j));
         }
     }
 }

@@ -13,7 +13,8 @@ use core::arch::x86_64::*;
 /// inlined into leaves compiled with the matching `#[target_feature]` (see
 /// `ops_table!`), so the intrinsics are available wherever they end up.
 macro_rules! vector {
-    ($name:ident, $reg:ty, $width:literal, $load:ident, $store:ident, $stream:ident, $splat:ident) => {
+    ($name:ident, $reg:ty, $width:literal, $load:ident, $store:ident, $stream:ident, $splat:ident
+     $(; $($extra:item)*)?) => {
         #[derive(Clone, Copy)]
         pub(crate) struct $name($reg);
 
@@ -56,6 +57,7 @@ macro_rules! vector {
                 // SAFETY: the caller's contract.
                 unsafe { _mm_stream_si64(p.cast(), v as i64) }
             }
+            $($($extra)*)?
         }
     };
 }
@@ -78,6 +80,23 @@ vector!(
     _mm256_stream_si256,
     _mm256_set1_epi8
 );
+/// Loads every register named, then stores every one: `copy_block` of
+/// the AVX-512 tier. In assembly because the order is the point: LLVM
+/// turns the same loads and stores written with intrinsics into a loop of
+/// four loads and four stores.
+macro_rules! load_all_then_store_all {
+    ($d:expr, $s:expr, $(($reg:tt, $off:literal)),*) => {
+        core::arch::asm!(
+            $(concat!("vmovdqu64 ", $reg, ", [{s} + ", $off, "]"),)*
+            $(concat!("vmovdqu64 [{d} + ", $off, "], ", $reg),)*
+            s = in(reg) $s,
+            d = in(reg) $d,
+            $(out($reg) _,)*
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
 vector!(
     Avx512,
     __m512i,
@@ -85,7 +104,32 @@ vector!(
     _mm512_loadu_si512,
     _mm512_storeu_si512,
     _mm512_stream_si512,
-    _mm512_set1_epi8
+    _mm512_set1_epi8;
+    /// The whole register file, 32 lines: PMDK's AVX-512 temporal copy
+    /// has the same structure (32 loads, 32 stores, 32 write-backs). See
+    /// [`super::algo::BLOCKS_UP_TO`] for what it measured.
+    const BLOCK: usize = 32 * 64;
+    /// # Safety
+    /// The contract of [`Vector::copy_block`].
+    #[inline(always)]
+    unsafe fn copy_block(d: *mut u8, s: *const u8) {
+        // SAFETY: the caller's contract: `s` readable and `d` writable for
+        // the 2048 bytes addressed; AVX-512F is enabled in every leaf this
+        // is inlined into; the 32 registers are declared clobbered.
+        unsafe {
+            load_all_then_store_all!(
+                d, s,
+                ("zmm0", 0), ("zmm1", 64), ("zmm2", 128), ("zmm3", 192),
+                ("zmm4", 256), ("zmm5", 320), ("zmm6", 384), ("zmm7", 448),
+                ("zmm8", 512), ("zmm9", 576), ("zmm10", 640), ("zmm11", 704),
+                ("zmm12", 768), ("zmm13", 832), ("zmm14", 896), ("zmm15", 960),
+                ("zmm16", 1024), ("zmm17", 1088), ("zmm18", 1152), ("zmm19", 1216),
+                ("zmm20", 1280), ("zmm21", 1344), ("zmm22", 1408), ("zmm23", 1472),
+                ("zmm24", 1536), ("zmm25", 1600), ("zmm26", 1664), ("zmm27", 1728),
+                ("zmm28", 1792), ("zmm29", 1856), ("zmm30", 1920), ("zmm31", 1984)
+            )
+        }
+    }
 );
 
 /// A write-back instruction emitted with inline assembly.
