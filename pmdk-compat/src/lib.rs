@@ -132,10 +132,21 @@ fn registry_unmap(
 /// only when such mappings exist (see [`map::PAGE_MAPPINGS`]).
 #[inline(always)]
 fn drain() {
+    if map::PAGE_MAPPINGS.load(Ordering::Relaxed) || pmem_sys::record::on() {
+        drain_slow();
+    } else {
+        // SAFETY: the fence has no preconditions.
+        unsafe { (pmem_sys::engine::ops().fence)() };
+    }
+}
+
+/// [`drain`] with msyncs or crash-test recording, out of line so the
+/// fast path keeps nothing live across the fence (no register saved).
+#[inline(never)]
+fn drain_slow() {
     if map::PAGE_MAPPINGS.load(Ordering::Relaxed) {
         pmem_sys::wmb_pmem();
     } else {
-        // Crash-test recording (one relaxed load when off).
         let _rec = pmem_sys::record::fence(pmem_sys::record::Call::WmbPmem);
         // SAFETY: the fence has no preconditions.
         unsafe { (pmem_sys::engine::ops().fence)() };
@@ -347,19 +358,41 @@ pub unsafe extern "C" fn pmem_memset(
 /// The range is mapped.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pmem_persist(addr: *const c_void, len: usize) {
+    if !READY.load(Ordering::Acquire)
+        || NO_FLUSH.load(Ordering::Relaxed)
+        || map::PAGE_MAPPINGS.load(Ordering::Relaxed)
+    {
+        // SAFETY: the caller's contract.
+        return unsafe { persist_slow(addr, len) };
+    }
+    // Write back (nothing on byte-granular memory), then fence.
+    // SAFETY: the caller's contract.
+    unsafe { pmem_sys::arch_wb_cache_pmem(addr.cast(), len) };
+    drain();
+}
+
+/// [`pmem_persist`] before the first initialisation, under
+/// `PMEM_NO_FLUSH=1` or with page-granular mappings, out of line: the
+/// common path then saves no register before its write-back (stack
+/// stores there queue behind the caller's cold-line stores; see
+/// BENCHMARKS.md).
+///
+/// # Safety
+/// As [`pmem_persist`].
+#[inline(never)]
+unsafe fn persist_slow(addr: *const c_void, len: usize) {
     init();
-    if NO_FLUSH.load(Ordering::Relaxed) {
+    if !NO_FLUSH.load(Ordering::Relaxed) && !map::PAGE_MAPPINGS.load(Ordering::Relaxed) {
+        // SAFETY: the caller's contract.
+        unsafe { pmem_sys::arch_wb_cache_pmem(addr.cast(), len) };
         drain();
-    } else if map::PAGE_MAPPINGS.load(Ordering::Relaxed) {
+    } else if NO_FLUSH.load(Ordering::Relaxed) {
+        drain();
+    } else {
         // void, as in PMDK: an msync error of a forced page-granular
         // mapping has nowhere to go.
         // SAFETY: the caller's contract.
         let _ = unsafe { pmem_sys::persist(addr.cast(), len) };
-    } else {
-        // Write back (nothing on byte-granular memory), then fence.
-        // SAFETY: the caller's contract.
-        unsafe { pmem_sys::arch_wb_cache_pmem(addr.cast(), len) };
-        drain();
     }
 }
 

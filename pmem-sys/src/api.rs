@@ -382,6 +382,22 @@ pub unsafe fn arch_wb_cache_pmem(addr: *const u8, n: usize) {
     if n == 0 {
         return;
     }
+    if record::on() || !mapping::no_special_mappings() {
+        // SAFETY: the caller's contract.
+        return unsafe { wb_cache_routed(addr, n) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { (ops().flush)(addr, n) }
+}
+
+/// [`arch_wb_cache_pmem`] when recording or when byte- or page-granular
+/// mappings exist: out of line, so the common path is two loads and a
+/// tail call (no register saved before the caller's fence).
+///
+/// # Safety
+/// As [`arch_wb_cache_pmem`].
+#[inline(never)]
+unsafe fn wb_cache_routed(addr: *const u8, n: usize) {
     drop(record::write_back(Call::ArchWbCachePmem, addr, n));
     match mapping::special_granularity(addr as usize) {
         // SAFETY: the caller's contract.
