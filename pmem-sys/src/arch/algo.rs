@@ -64,8 +64,9 @@ pub(crate) trait Vector: Copy {
     }
     /// Bytes a flushing copy of at most [`BLOCKS_UP_TO`] bytes loads into
     /// registers and stores before writing their lines back: a power of
-    /// two, a multiple of `WIDTH` and of [`FLUSH_CHUNK`]. The default is
-    /// [`FLUSH_CHUNK`], which makes short and long copies alike.
+    /// two, a multiple of `WIDTH` and of [`LINE`]. The x86 tiers use their
+    /// whole register file; the default, [`FLUSH_CHUNK`], makes short and
+    /// long copies alike.
     const BLOCK: usize = FLUSH_CHUNK;
     /// Copies `BLOCK` bytes from `s` to `d` with ordinary stores (not
     /// recorded: [`Source::store_block`] records them).
@@ -394,7 +395,7 @@ unsafe fn store_temporal<V: Vector, S: Source<V>>(d: *mut u8, src: S, n: usize) 
 
 /// Bytes of ordinary stores issued before their lines are written back,
 /// in a flushing temporal store longer than [`BLOCKS_UP_TO`] (and in
-/// shorter ones too, where the vector type keeps the default
+/// shorter ones too where the vector type keeps the default
 /// [`Vector::BLOCK`]): sixteen lines, written back while the next chunk's
 /// stores wait for their lines. Measured with stand-alone C loops of
 /// AVX-512 stores, CLWB and an SFENCE per 4 KiB copy into cold lines, on
@@ -405,11 +406,13 @@ unsafe fn store_temporal<V: Vector, S: Source<V>>(d: *mut u8, src: S, n: usize) 
 pub(crate) const FLUSH_CHUNK: usize = 16 * LINE;
 
 /// The longest flushing temporal store that goes in blocks of
-/// [`Vector::BLOCK`] rather than chunks of [`FLUSH_CHUNK`]. Through the
-/// library on the same Xeon (BENCHMARKS.md, "TEMPORAL copies in blocks"),
-/// AVX-512 blocks of 2 KiB (PMDK's structure) against chunks of 1 KiB:
-/// 4 KiB 0.95-1.04x PMDK against 1.08-1.16x, 8 and 12 KiB equal, 16 KiB
-/// 0.98-1.01x against 0.93-0.97x, 64 KiB 1.01-1.05x against 0.87-0.91x.
+/// [`Vector::BLOCK`] rather than chunks of [`FLUSH_CHUNK`]. Measured
+/// through libpmem.so.1 against PMDK on the same Xeon (BENCHMARKS.md,
+/// "TEMPORAL copies in blocks"): AVX-512 blocks of 2 KiB (PMDK's
+/// structure) against chunks of 1 KiB at 4 KiB 0.95-1.04x PMDK's time
+/// against 1.08-1.16x, equal at 5-12 KiB, but at 16-64 KiB 0.98-1.05x
+/// against 0.87-0.97x; AVX2 blocks of 512 B 0.99-1.02x up to 8 KiB
+/// against 1.01-1.11x, and within 3 % of the chunks beyond.
 pub(crate) const BLOCKS_UP_TO: usize = 8 * 1024;
 
 /// [`store_temporal`] and the write-back of every touched line with `F`:

@@ -13,8 +13,8 @@ use core::arch::x86_64::*;
 /// inlined into leaves compiled with the matching `#[target_feature]` (see
 /// `ops_table!`), so the intrinsics are available wherever they end up.
 macro_rules! vector {
-    ($name:ident, $reg:ty, $width:literal, $load:ident, $store:ident, $stream:ident, $splat:ident
-     $(; $($extra:item)*)?) => {
+    ($name:ident, $reg:ty, $width:literal, $load:ident, $store:ident, $stream:ident, $splat:ident,
+     $mov:literal, [$(($breg:tt, $boff:literal)),*]) => {
         #[derive(Clone, Copy)]
         pub(crate) struct $name($reg);
 
@@ -57,38 +57,42 @@ macro_rules! vector {
                 // SAFETY: the caller's contract.
                 unsafe { _mm_stream_si64(p.cast(), v as i64) }
             }
-            $($($extra)*)?
+            /// Every register of the instruction set (16; 32 for
+            /// AVX-512), as PMDK's temporal copies load them.
+            const BLOCK: usize = [$($boff),*].len() * $width;
+            /// # Safety
+            /// The contract of [`Vector::copy_block`].
+            #[inline(always)]
+            unsafe fn copy_block(d: *mut u8, s: *const u8) {
+                // SAFETY: the caller's contract: `s` readable and `d`
+                // writable for the `BLOCK` bytes addressed; the
+                // instruction set is enabled in every leaf this is
+                // inlined into; every register used is declared clobbered.
+                unsafe { load_all_then_store_all!($mov, d, s, $(($breg, $boff)),*) }
+            }
         }
+
+        // The block's registers cover it exactly, one `WIDTH` apart.
+        const _: () = {
+            let offsets = [$($boff),*];
+            let mut k = 0;
+            while k < offsets.len() {
+                assert!(offsets[k] == k * $width);
+                k += 1;
+            }
+        };
     };
 }
 
-vector!(
-    Sse2,
-    __m128i,
-    16,
-    _mm_loadu_si128,
-    _mm_storeu_si128,
-    _mm_stream_si128,
-    _mm_set1_epi8
-);
-vector!(
-    Avx2,
-    __m256i,
-    32,
-    _mm256_loadu_si256,
-    _mm256_storeu_si256,
-    _mm256_stream_si256,
-    _mm256_set1_epi8
-);
-/// Loads every register named, then stores every one: `copy_block` of
-/// the AVX-512 tier. In assembly because the order is the point: LLVM
-/// turns the same loads and stores written with intrinsics into a loop of
-/// four loads and four stores.
+/// Loads every register named, then stores every one: each tier's
+/// `copy_block`. In assembly because the order is the point: LLVM turns
+/// the same loads and stores written with intrinsics into a loop of four
+/// loads and four stores (BENCHMARKS.md, "TEMPORAL copies in blocks").
 macro_rules! load_all_then_store_all {
-    ($d:expr, $s:expr, $(($reg:tt, $off:literal)),*) => {
+    ($mov:literal, $d:expr, $s:expr, $(($reg:tt, $off:literal)),*) => {
         core::arch::asm!(
-            $(concat!("vmovdqu64 ", $reg, ", [{s} + ", $off, "]"),)*
-            $(concat!("vmovdqu64 [{d} + ", $off, "], ", $reg),)*
+            $(concat!($mov, " ", $reg, ", [{s} + ", $off, "]"),)*
+            $(concat!($mov, " [{d} + ", $off, "], ", $reg),)*
             s = in(reg) $s,
             d = in(reg) $d,
             $(out($reg) _,)*
@@ -97,6 +101,42 @@ macro_rules! load_all_then_store_all {
     };
 }
 
+// The register lists stay four to a line.
+#[rustfmt::skip]
+vector!(
+    Sse2,
+    __m128i,
+    16,
+    _mm_loadu_si128,
+    _mm_storeu_si128,
+    _mm_stream_si128,
+    _mm_set1_epi8,
+    "movdqu",
+    [
+        ("xmm0", 0), ("xmm1", 16), ("xmm2", 32), ("xmm3", 48),
+        ("xmm4", 64), ("xmm5", 80), ("xmm6", 96), ("xmm7", 112),
+        ("xmm8", 128), ("xmm9", 144), ("xmm10", 160), ("xmm11", 176),
+        ("xmm12", 192), ("xmm13", 208), ("xmm14", 224), ("xmm15", 240)
+    ]
+);
+#[rustfmt::skip]
+vector!(
+    Avx2,
+    __m256i,
+    32,
+    _mm256_loadu_si256,
+    _mm256_storeu_si256,
+    _mm256_stream_si256,
+    _mm256_set1_epi8,
+    "vmovdqu",
+    [
+        ("ymm0", 0), ("ymm1", 32), ("ymm2", 64), ("ymm3", 96),
+        ("ymm4", 128), ("ymm5", 160), ("ymm6", 192), ("ymm7", 224),
+        ("ymm8", 256), ("ymm9", 288), ("ymm10", 320), ("ymm11", 352),
+        ("ymm12", 384), ("ymm13", 416), ("ymm14", 448), ("ymm15", 480)
+    ]
+);
+#[rustfmt::skip]
 vector!(
     Avx512,
     __m512i,
@@ -104,32 +144,18 @@ vector!(
     _mm512_loadu_si512,
     _mm512_storeu_si512,
     _mm512_stream_si512,
-    _mm512_set1_epi8;
-    /// The whole register file, 32 lines: PMDK's AVX-512 temporal copy
-    /// has the same structure (32 loads, 32 stores, 32 write-backs). See
-    /// [`super::algo::BLOCKS_UP_TO`] for what it measured.
-    const BLOCK: usize = 32 * 64;
-    /// # Safety
-    /// The contract of [`Vector::copy_block`].
-    #[inline(always)]
-    unsafe fn copy_block(d: *mut u8, s: *const u8) {
-        // SAFETY: the caller's contract: `s` readable and `d` writable for
-        // the 2048 bytes addressed; AVX-512F is enabled in every leaf this
-        // is inlined into; the 32 registers are declared clobbered.
-        unsafe {
-            load_all_then_store_all!(
-                d, s,
-                ("zmm0", 0), ("zmm1", 64), ("zmm2", 128), ("zmm3", 192),
-                ("zmm4", 256), ("zmm5", 320), ("zmm6", 384), ("zmm7", 448),
-                ("zmm8", 512), ("zmm9", 576), ("zmm10", 640), ("zmm11", 704),
-                ("zmm12", 768), ("zmm13", 832), ("zmm14", 896), ("zmm15", 960),
-                ("zmm16", 1024), ("zmm17", 1088), ("zmm18", 1152), ("zmm19", 1216),
-                ("zmm20", 1280), ("zmm21", 1344), ("zmm22", 1408), ("zmm23", 1472),
-                ("zmm24", 1536), ("zmm25", 1600), ("zmm26", 1664), ("zmm27", 1728),
-                ("zmm28", 1792), ("zmm29", 1856), ("zmm30", 1920), ("zmm31", 1984)
-            )
-        }
-    }
+    _mm512_set1_epi8,
+    "vmovdqu64",
+    [
+        ("zmm0", 0), ("zmm1", 64), ("zmm2", 128), ("zmm3", 192),
+        ("zmm4", 256), ("zmm5", 320), ("zmm6", 384), ("zmm7", 448),
+        ("zmm8", 512), ("zmm9", 576), ("zmm10", 640), ("zmm11", 704),
+        ("zmm12", 768), ("zmm13", 832), ("zmm14", 896), ("zmm15", 960),
+        ("zmm16", 1024), ("zmm17", 1088), ("zmm18", 1152), ("zmm19", 1216),
+        ("zmm20", 1280), ("zmm21", 1344), ("zmm22", 1408), ("zmm23", 1472),
+        ("zmm24", 1536), ("zmm25", 1600), ("zmm26", 1664), ("zmm27", 1728),
+        ("zmm28", 1792), ("zmm29", 1856), ("zmm30", 1920), ("zmm31", 1984)
+    ]
 );
 
 /// A write-back instruction emitted with inline assembly.
