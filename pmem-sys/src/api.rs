@@ -8,7 +8,7 @@
 use crate::Error;
 use crate::arch::Half;
 use crate::engine::{self, Ops, ops};
-use crate::mapping::{self, Granularity, dirty};
+use crate::mapping::{self, Granularity, Route, dirty};
 use crate::record::{self, Call, Src};
 
 /// Per-call flag: do not drain (no fence, no msync) after the store; a
@@ -122,18 +122,11 @@ unsafe fn routed<S: Store>(
     n: usize,
     nt_from: Option<usize>,
 ) {
-    match mapping::special_granularity(dst as usize) {
+    let flushing_nt_from = nt_from.unwrap_or(t.selection.threshold);
+    match mapping::route(dst as usize, n) {
         // SAFETY: the caller's contract.
-        None => unsafe {
-            S::run(
-                &t.flushing,
-                dst,
-                s,
-                n,
-                nt_from.unwrap_or(t.selection.threshold),
-            )
-        },
-        Some(g) => {
+        Route::WriteBack => unsafe { S::run(&t.flushing, dst, s, n, flushing_nt_from) },
+        Route::Special(g) => {
             // SAFETY: the caller's contract.
             unsafe {
                 S::run(
@@ -147,6 +140,11 @@ unsafe fn routed<S: Store>(
             if g == Granularity::Page {
                 dirty::record(dst as usize, n);
             }
+        }
+        Route::Mixed => {
+            // SAFETY: the caller's contract.
+            unsafe { S::run(&t.flushing, dst, s, n, flushing_nt_from) };
+            dirty::record(dst as usize, n);
         }
     }
 }
@@ -399,11 +397,13 @@ pub unsafe fn arch_wb_cache_pmem(addr: *const u8, n: usize) {
 #[inline(never)]
 unsafe fn wb_cache_routed(addr: *const u8, n: usize) {
     drop(record::write_back(Call::ArchWbCachePmem, addr, n));
-    match mapping::special_granularity(addr as usize) {
+    let route = mapping::route(addr as usize, n);
+    if matches!(route, Route::WriteBack | Route::Mixed) {
         // SAFETY: the caller's contract.
-        None => unsafe { (ops().flush)(addr, n) },
-        Some(Granularity::Page) => dirty::record(addr as usize, n),
-        Some(_) => {}
+        unsafe { (ops().flush)(addr, n) };
+    }
+    if matches!(route, Route::Special(Granularity::Page) | Route::Mixed) {
+        dirty::record(addr as usize, n);
     }
 }
 
@@ -417,7 +417,10 @@ pub unsafe fn arch_invalidate_pmem(addr: *const u8, n: usize) {
         return;
     }
     drop(record::write_back(Call::ArchInvalidatePmem, addr, n));
-    if mapping::special_granularity(addr as usize) == Some(Granularity::Page) {
+    if matches!(
+        mapping::route(addr as usize, n),
+        Route::Special(Granularity::Page) | Route::Mixed
+    ) {
         dirty::record(addr as usize, n);
     }
     // SAFETY: the caller's contract.
@@ -570,23 +573,28 @@ pub unsafe fn persist(addr: *const u8, n: usize) -> Result<(), Error> {
     drop(record::persist(Call::Persist, addr, n));
     let pending = dirty::take_pending();
     let t = ops();
-    let now = match mapping::special_granularity(addr as usize) {
-        Some(Granularity::Page) if n != 0 => {
+    let route = mapping::route(addr as usize, n);
+    let now = match route {
+        Route::Special(Granularity::Page) if n != 0 => {
             mapping::msync_range("pmem_sys_persist", addr as usize, n)
         }
-        Some(_) => {
+        Route::Special(_) => {
             // SAFETY: no preconditions.
             unsafe { (t.fence)() };
             Ok(())
         }
-        None => {
+        Route::WriteBack | Route::Mixed => {
             // SAFETY: the caller's contract; flush and fence come from the
             // same snapshot.
             unsafe {
                 (t.flush)(addr, n);
                 (t.fence)();
             }
-            Ok(())
+            if route == Route::Mixed {
+                mapping::msync_page_parts("pmem_sys_persist", addr as usize, n)
+            } else {
+                Ok(())
+            }
         }
     };
     match pending {
@@ -633,7 +641,7 @@ unsafe fn deep(call: &str, addr: *const u8, n: usize) -> Result<(), Error> {
     let t = ops();
     // SAFETY: the caller's contract; flush and fence from one snapshot.
     unsafe {
-        if n != 0 && mapping::special_granularity(addr as usize).is_none() {
+        if n != 0 && !matches!(mapping::route(addr as usize, n), Route::Special(_)) {
             (t.flush)(addr, n);
         }
         (t.fence)();

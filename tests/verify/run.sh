@@ -56,7 +56,7 @@ fi
 # ---- 1. the persistence checker -------------------------------------------
 if wanted checker; then
     leg "persistence checker (release, feature record)"
-    if $CARGO test -p pmem-sys --release --features record \
+    if $CARGO test -p pmem-sys --release --features record --lib \
         --test persistence --test persistence_broken --test persistence_dispatch --test persistence_routing \
         --test persistence_flags \
         -- --nocapture --test-threads=1; then

@@ -395,7 +395,7 @@ pub(crate) unsafe fn copy_checked(
 ) -> Result<(), usize> {
     if GUARDED
         && n != 0
-        && let Some(g) = mapping::special_granularity(dst as usize)
+        && let mapping::Route::Special(g) = mapping::route(dst as usize, n)
     {
         // SAFETY: the caller's contract.
         let left = unsafe { copy_mc(guarded, dst, src, n) };
@@ -437,7 +437,7 @@ pub(crate) unsafe fn set_checked(
 ) -> Result<(), usize> {
     if GUARDED
         && n != 0
-        && let Some(g) = mapping::special_granularity(dst as usize)
+        && let mapping::Route::Special(g) = mapping::route(dst as usize, n)
     {
         // The guarded copy from a filled buffer, a chunk at a time.
         let fill = [c; 4096];

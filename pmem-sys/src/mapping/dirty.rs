@@ -238,22 +238,9 @@ mod tests {
     /// single mapping, so it was dropped. Unmapping one of them must not
     /// forget the other's part either.
     #[test]
-    #[allow(unsafe_code)]
     fn a_range_spanning_neighbouring_mappings_is_synced_in_each() {
         let page = sys::page_size();
-        // SAFETY: a fresh anonymous shared mapping of two pages.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                2 * page,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(base, libc::MAP_FAILED);
-        let base = base as usize;
+        let base = sys::anonymous_shared(2 * page);
         for k in 0..2 {
             super::super::registry::insert(super::super::Region {
                 start: base + k * page,

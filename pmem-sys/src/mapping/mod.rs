@@ -15,7 +15,7 @@ pub use registry::{
     Region, granularity, mapping_size, reason, reason_text, region_at, unmap, unmap_range,
 };
 pub(crate) use registry::{
-    msync_range, no_special_mappings, regions_overlapping, special_granularity,
+    Route, msync_page_parts, msync_range, no_special_mappings, regions_overlapping, route,
 };
 pub use sys::page_size;
 
@@ -354,4 +354,99 @@ fn size_and_map(
         let _ = sys::ftruncate(fd, old);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry::{Route, insert, route};
+    use super::{Granularity, Region, dirty, sys};
+
+    /// Three neighbouring pages registered as a cache-line, a
+    /// page-granular and a cache-line mapping, as mmap may place them.
+    /// Returns the base; the caller unmaps the three.
+    fn neighbours(page: usize) -> usize {
+        let base = sys::anonymous_shared(3 * page);
+        for (k, granularity) in [
+            Granularity::CacheLine,
+            Granularity::Page,
+            Granularity::CacheLine,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            insert(Region {
+                start: base + k * page,
+                len: page,
+                map_len: page,
+                granularity,
+                reason: std::ffi::CString::new("test").unwrap(),
+            });
+        }
+        base
+    }
+
+    fn msynced() -> Vec<(usize, usize)> {
+        sys::MSYNCED.with(|m| std::mem::take(&mut *m.borrow_mut()))
+    }
+
+    /// A store, a write-back or a persist whose range runs across the edge
+    /// of a page-granular mapping into a cache-line neighbour (or the
+    /// reverse) must make both parts durable: the page part by msync, the
+    /// cache-line part by write-back. The route was chosen by the first
+    /// byte alone: starting in the cache-line page, the page-granular part
+    /// was never msynced (and starting in the page-granular page, the
+    /// cache-line part was never written back).
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_range_across_a_page_granular_edge_is_made_durable_in_both_parts() {
+        let page = sys::page_size();
+        let base = neighbours(page);
+        let (low_edge, high_edge) = (base + page, base + 2 * page);
+        assert_eq!(route(base, 64), Route::WriteBack);
+        assert_eq!(route(low_edge, page), Route::Special(Granularity::Page));
+        assert_eq!(route(low_edge - 8, 16), Route::Mixed);
+        assert_eq!(route(high_edge - 8, 8), Route::Special(Granularity::Page));
+        assert_eq!(route(high_edge - 8, 16), Route::Mixed);
+        assert_eq!(route(high_edge, 64), Route::WriteBack);
+
+        let src = [0x5au8; 16];
+        msynced();
+        #[cfg(feature = "record")]
+        crate::trace::start();
+        // SAFETY: here and below, the 16 bytes lie in the mapped pages.
+        unsafe { crate::api::memcpy_to_pmem((low_edge - 8) as *mut u8, src.as_ptr(), 16) };
+        crate::api::wmb_pmem();
+        assert_eq!(msynced(), vec![(low_edge, page)], "store from below");
+
+        // SAFETY: as above.
+        unsafe { crate::api::memcpy_to_pmem((high_edge - 8) as *mut u8, src.as_ptr(), 16) };
+        crate::api::wmb_pmem();
+        assert_eq!(msynced(), vec![(low_edge, page)], "store into above");
+        #[cfg(feature = "record")]
+        {
+            let flushed: Vec<usize> = crate::trace::take()
+                .into_iter()
+                .filter_map(|e| match e {
+                    crate::trace::Event::Flush { addr, .. } => Some(addr),
+                    _ => None,
+                })
+                .collect();
+            assert!(flushed.contains(&(low_edge - 64)), "{flushed:x?}");
+            assert!(flushed.contains(&high_edge), "{flushed:x?}");
+        }
+
+        // SAFETY: as above.
+        unsafe { crate::api::arch_wb_cache_pmem((low_edge - 8) as *const u8, 16) };
+        crate::api::wmb_pmem();
+        assert_eq!(msynced(), vec![(low_edge, page)], "write-back");
+
+        // SAFETY: as above.
+        unsafe { crate::api::persist((high_edge - 8) as *const u8, 16) }.unwrap();
+        assert_eq!(msynced(), vec![(low_edge, page)], "persist");
+        assert!(!dirty::has_dirty());
+
+        for k in 0..3 {
+            super::unmap(base + k * page).unwrap();
+        }
+    }
 }

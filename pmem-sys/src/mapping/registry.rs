@@ -80,10 +80,12 @@ impl SpecialTable {
         self.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
 
-    /// The granularity of the entry containing `addr` (`Some(None)`: no
-    /// entry), or `None` when the entries do not fit the slots.
+    /// The run of memory `addr` lies in: the granularity of the entry
+    /// containing it (`None`: no entry) and where that answer stops
+    /// holding (the entry's end, or the start of the next entry above, or
+    /// `usize::MAX`). `None` when the entries do not fit the slots.
     #[inline]
-    fn lookup(&self, addr: usize) -> Option<Option<Granularity>> {
+    fn lookup(&self, addr: usize) -> Option<(Option<Granularity>, usize)> {
         loop {
             let seq = self.seq.load(Ordering::Acquire);
             if seq & 1 == 0 {
@@ -101,21 +103,24 @@ impl SpecialTable {
                         hi = mid;
                     }
                 }
-                let found = match lo.checked_sub(1) {
-                    Some(i) if addr < self.end[i].load(Ordering::Relaxed) => {
-                        Some(self.granularity[i].load(Ordering::Relaxed))
-                    }
-                    _ => None,
+                let run = match lo.checked_sub(1) {
+                    Some(i) if addr < self.end[i].load(Ordering::Relaxed) => (
+                        Some(self.granularity[i].load(Ordering::Relaxed)),
+                        self.end[i].load(Ordering::Relaxed),
+                    ),
+                    _ if lo < n => (None, self.start[lo].load(Ordering::Relaxed)),
+                    _ => (None, usize::MAX),
                 };
                 fence(Ordering::Acquire);
                 if self.seq.load(Ordering::Relaxed) == seq {
-                    return Some(found.map(|g| {
+                    let g = run.0.map(|g| {
                         if g == Granularity::Byte as usize {
                             Granularity::Byte
                         } else {
                             Granularity::Page
                         }
-                    }));
+                    });
+                    return Some((g, run.1));
                 }
             }
             core::hint::spin_loop();
@@ -149,26 +154,59 @@ pub(crate) fn no_special_mappings() -> bool {
     SPECIAL_TABLE.len.load(Ordering::Acquire) == 0
 }
 
-/// The granularity of `addr` if it lies in a byte- or page-granular
-/// mapping of this library; `None` for cache-line mappings and memory this
-/// library did not map (both are treated as cache-line).
+/// How a range is stored, written back and made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Cache-line-granular memory, or memory this library did not map:
+    /// ordinary stores are written back.
+    WriteBack,
+    /// Wholly inside one byte- or page-granular mapping: no write-back;
+    /// page-granular ranges are msynced by the fence.
+    Special(Granularity),
+    /// Across the edge of a byte- or page-granular mapping (mmap places
+    /// mappings side by side): every line is written back, which is
+    /// harmless where it is not needed, and the range is also remembered
+    /// for the fence's msync, which clips it to the page-granular
+    /// mappings it overlaps.
+    Mixed,
+}
+
+/// The route of `[addr, addr + n)`. While no byte- or page-granular
+/// mapping exists this is one load, no seqlock.
 #[inline(always)]
-pub(crate) fn special_granularity(addr: usize) -> Option<Granularity> {
-    // No byte- or page-granular mapping at all: one load, no seqlock.
+pub(crate) fn route(addr: usize, n: usize) -> Route {
     if SPECIAL_TABLE.len.load(Ordering::Acquire) == 0 {
-        return None;
+        return Route::WriteBack;
     }
-    special_lookup(addr)
+    special_route(addr, n)
 }
 
 #[inline(never)]
-fn special_lookup(addr: usize) -> Option<Granularity> {
-    SPECIAL_TABLE.lookup(addr).unwrap_or_else(|| {
-        // More special mappings than slots: ask the registry itself.
-        region_at(addr)
-            .map(|r| r.granularity)
-            .filter(|g| *g != Granularity::CacheLine)
-    })
+fn special_route(addr: usize, n: usize) -> Route {
+    let (g, run_end) = SPECIAL_TABLE
+        .lookup(addr)
+        .unwrap_or_else(|| registry_run(addr));
+    if addr.saturating_add(n) > run_end {
+        return Route::Mixed;
+    }
+    g.map_or(Route::WriteBack, Route::Special)
+}
+
+/// [`SpecialTable::lookup`] from the registry itself, for more special
+/// mappings than slots.
+fn registry_run(addr: usize) -> (Option<Granularity>, usize) {
+    let reg = registry();
+    if let Some((_, r)) = reg.range(..=addr).next_back()
+        && addr < r.start + r.map_len
+        && r.granularity != Granularity::CacheLine
+    {
+        return (Some(r.granularity), r.start + r.map_len);
+    }
+    let next = reg
+        .range(addr.saturating_add(1)..)
+        .find(|(_, r)| r.granularity != Granularity::CacheLine)
+        .map_or(usize::MAX, |(start, _)| *start);
+    (None, next)
 }
 
 /// The registered mappings that overlap `[start, end)`, in address order.
@@ -363,12 +401,37 @@ pub(crate) fn msync_range(call: &str, addr: usize, n: usize) -> Result<(), Error
     })
 }
 
+/// msyncs the parts of `[addr, addr + n)` that lie in page-granular
+/// mappings, each page-rounded (a [`Route::Mixed`] range).
+pub(crate) fn msync_page_parts(call: &str, addr: usize, n: usize) -> Result<(), Error> {
+    let end = addr.saturating_add(n);
+    for r in regions_overlapping(addr, end) {
+        if r.granularity == Granularity::Page {
+            let (s, e) = (addr.max(r.start), end.min(r.start + r.map_len));
+            msync_range(call, s, e - s)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod special_table_tests {
     use super::*;
 
-    fn naive(v: &[(usize, usize, Granularity)], addr: usize) -> Option<Granularity> {
-        v.iter().find(|r| r.0 <= addr && addr < r.1).map(|r| r.2)
+    /// The run of `addr` by a linear search: the containing entry and its
+    /// end, or no entry and the start of the next one above.
+    fn naive(v: &[(usize, usize, Granularity)], addr: usize) -> (Option<Granularity>, usize) {
+        match v.iter().find(|r| r.0 <= addr && addr < r.1) {
+            Some(r) => (Some(r.2), r.1),
+            None => (
+                None,
+                v.iter()
+                    .map(|r| r.0)
+                    .filter(|&s| s > addr)
+                    .min()
+                    .unwrap_or(usize::MAX),
+            ),
+        }
     }
 
     fn entries(k: usize) -> Vec<(usize, usize, Granularity)> {
@@ -408,7 +471,9 @@ mod special_table_tests {
             "more entries than slots defers to the registry"
         );
         t.publish(&entries(1));
-        assert_eq!(t.lookup(0x1000), Some(Some(Granularity::Page)));
+        assert_eq!(t.lookup(0x1000), Some((Some(Granularity::Page), 0x2000)));
+        assert_eq!(t.lookup(0x800), Some((None, 0x1000)));
+        assert_eq!(t.lookup(0x2000), Some((None, usize::MAX)));
     }
 
     /// A reader racing a writer sees one published state or the other,

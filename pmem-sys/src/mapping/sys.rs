@@ -272,6 +272,25 @@ pub fn msync(addr: usize, len: usize) -> Result<(), i32> {
     }
 }
 
+/// A fresh anonymous shared mapping of `len` bytes, for unit tests that
+/// register pieces of it as mappings of this library.
+#[cfg(test)]
+pub(crate) fn anonymous_shared(len: usize) -> usize {
+    // SAFETY: a new mapping; no existing memory is touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    p as usize
+}
+
 #[cfg(test)]
 thread_local! {
     /// The ranges this thread msynced successfully, for unit tests.
