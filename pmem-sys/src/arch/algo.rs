@@ -95,6 +95,14 @@ pub(crate) trait Flush {
     /// # Safety
     /// `p` is a mapped address.
     unsafe fn flush_line(p: *const u8);
+    /// Asks for the line at `p` in a writable state ahead of the stores to
+    /// it (x86 PREFETCHW); a hint, with no effect on what is stored or
+    /// when it is durable. The default does nothing.
+    ///
+    /// # Safety
+    /// `p` is a mapped address.
+    #[inline(always)]
+    unsafe fn prefetch_for_store(_p: *const u8) {}
 }
 
 /// No flush at all: the platform or the page cache takes care of it.
@@ -394,30 +402,33 @@ unsafe fn store_temporal<V: Vector, S: Source<V>>(d: *mut u8, src: S, n: usize) 
 }
 
 /// Bytes of ordinary stores issued before their lines are written back,
-/// in a flushing temporal store longer than [`BLOCKS_UP_TO`] (and in
-/// shorter ones too where the vector type keeps the default
-/// [`Vector::BLOCK`]): sixteen lines, written back while the next chunk's
-/// stores wait for their lines. Measured with stand-alone C loops of
-/// AVX-512 stores, CLWB and an SFENCE per 4 KiB copy into cold lines, on
-/// the Intel Xeon of BENCHMARKS.md's 2026-12-03 sections: the whole 4 KiB
-/// stored before any write-back 904-920 ns, chunks of 256 B 740, of 1 KiB
+/// in a flushing temporal store longer than [`BLOCKS_UP_TO`]: sixteen
+/// lines, written back while the next chunk's lines are on their way (see
+/// [`store_flushed`]). Measured with stand-alone C loops of AVX-512
+/// stores, CLWB and an SFENCE per 4 KiB copy into cold lines, on the Intel
+/// Xeon of BENCHMARKS.md's 2026-12-03 sections: the whole 4 KiB stored
+/// before any write-back 904-920 ns, chunks of 256 B 740, of 1 KiB
 /// 681-687, of 2 KiB 723-730. Process to process the same loop varied by
 /// 10 %.
 pub(crate) const FLUSH_CHUNK: usize = 16 * LINE;
 
 /// The longest flushing temporal store that goes in blocks of
-/// [`Vector::BLOCK`] rather than chunks of [`FLUSH_CHUNK`]. Measured
-/// through libpmem.so.1 against PMDK on the same Xeon (BENCHMARKS.md,
-/// "TEMPORAL copies in blocks"): AVX-512 blocks of 2 KiB (PMDK's
-/// structure) against chunks of 1 KiB at 4 KiB 0.95-1.04x PMDK's time
-/// against 1.08-1.16x, equal at 5-12 KiB, but at 16-64 KiB 0.98-1.05x
-/// against 0.87-0.97x; AVX2 blocks of 512 B 0.99-1.02x up to 8 KiB
-/// against 1.01-1.11x, and within 3 % of the chunks beyond.
-pub(crate) const BLOCKS_UP_TO: usize = 8 * 1024;
+/// [`Vector::BLOCK`] (one 2 KiB block of AVX-512 registers, PMDK's
+/// structure), each written back as soon as it is stored; there is no
+/// next chunk to ask for ahead of time in so short a store.
+pub(crate) const BLOCKS_UP_TO: usize = 2 * FLUSH_CHUNK;
 
-/// [`store_temporal`] and the write-back of every touched line with `F`:
-/// in chunks of [`Vector::BLOCK`] bytes up to [`BLOCKS_UP_TO`], of
-/// [`FLUSH_CHUNK`] beyond, each written back as soon as it is stored.
+/// [`store_temporal`] and the write-back of every touched line with `F`.
+/// Up to [`FLUSH_CHUNK`] bytes: every store, then every write-back. Up to
+/// [`BLOCKS_UP_TO`]: blocks of [`Vector::BLOCK`]. Beyond: chunks of
+/// [`FLUSH_CHUNK`], and before each chunk is written back the lines of the
+/// next one are asked for ([`Flush::prefetch_for_store`]), so their
+/// ownership requests overlap the write-backs. Measured through
+/// libpmem.so.1 against PMDK on the Xeon (BENCHMARKS.md, "TEMPORAL copies:
+/// blocks and chunks"): fio's `direct=0` 4 KiB writes 1.5x PMDK's
+/// bandwidth where 2 KiB blocks gave 0.95x and plain 1 KiB chunks 1.07x;
+/// cold 4-64 KiB copies 0.84-1.05x PMDK's time where plain chunks gave
+/// 0.86-1.16x.
 ///
 /// # Safety
 /// As [`store_temporal`]; the instruction of `F` is available.
@@ -429,17 +440,19 @@ unsafe fn store_flushed<V: Vector, F: Flush, S: Source<V>>(d: *mut u8, src: S, n
             store_temporal::<V, S>(d, src, n);
             flush_range::<F>(d, n);
         } else if n <= BLOCKS_UP_TO {
-            store_chunks::<V, F, S>(d, src, n, V::BLOCK);
+            store_chunks::<V, F, S>(d, src, n, V::BLOCK, false);
         } else {
-            store_chunks::<V, F, S>(d, src, n, FLUSH_CHUNK);
+            store_chunks::<V, F, S>(d, src, n, FLUSH_CHUNK, true);
         }
     }
 }
 
 /// [`store_flushed`] over destination chunks that end on multiples of
 /// `chunk` (a power of two, so of 8: an 8-aligned `d` and `n` still never
-/// see a store narrower than 8 bytes). A whole chunk of `V::BLOCK` bytes
-/// is one [`Source::store_block`]; other whole chunks are unrolled.
+/// see a store narrower than 8 bytes), each written back once stored,
+/// after asking for the next chunk's lines when `ahead`. A whole chunk of
+/// `V::BLOCK` bytes is one [`Source::store_block`]; other whole chunks
+/// are unrolled.
 ///
 /// # Safety
 /// As [`store_flushed`]; `chunk` is `V::BLOCK` or [`FLUSH_CHUNK`].
@@ -449,6 +462,7 @@ unsafe fn store_chunks<V: Vector, F: Flush, S: Source<V>>(
     src: S,
     n: usize,
     chunk: usize,
+    ahead: bool,
 ) {
     // SAFETY: (whole body) the caller's contract; each chunk `[i, end)`
     // lies inside `[0, n)`.
@@ -463,6 +477,13 @@ unsafe fn store_chunks<V: Vector, F: Flush, S: Source<V>>(
                 src.store_block(d, i);
             } else {
                 store_vectors::<V, S>(d, src, i, chunk);
+            }
+            if ahead {
+                let (mut q, next_end) = (end, (end + chunk).min(n));
+                while q < next_end {
+                    F::prefetch_for_store(d.add(q));
+                    q += LINE;
+                }
             }
             flush_range::<F>(d.add(i), end - i);
             i = end;

@@ -179,6 +179,21 @@ macro_rules! asm_flush {
                     core::arch::asm!(concat!($insn, " [{}]"), in(reg) p, options(nostack, preserves_flags));
                 }
             }
+            /// PREFETCHW. Implemented by every CPU with CLWB or CLFLUSHOPT
+            /// (Intel since Broadwell, AMD in every 64-bit CPU), and
+            /// executed as a no-op by the Intel CPUs before it, so it is
+            /// safe wherever CLFLUSH runs too (`prefetchw_comes_with_clwb`
+            /// checks this machine).
+            ///
+            /// # Safety
+            /// The contract of [`Flush::prefetch_for_store`].
+            #[inline(always)]
+            unsafe fn prefetch_for_store(p: *const u8) {
+                // SAFETY: a hint on a mapped address: no fault, no store.
+                unsafe {
+                    core::arch::asm!("prefetchw [{}]", in(reg) p, options(nostack, preserves_flags));
+                }
+            }
         }
     };
 }

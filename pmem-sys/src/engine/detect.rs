@@ -165,6 +165,26 @@ mod tests {
         }
     }
 
+    /// The write-back tables issue PREFETCHW (`arch::x86_64`), on the
+    /// premise that a CPU with CLWB or CLFLUSHOPT implements it
+    /// (`3dnowprefetch` in /proc/cpuinfo).
+    #[test]
+    fn prefetchw_comes_with_clwb() {
+        let info = std::fs::read_to_string("/proc/cpuinfo").expect("read /proc/cpuinfo");
+        let flags = info
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .expect("a flags line");
+        let has = |name: &str| flags.split_whitespace().any(|f| f == name);
+        if has("clwb") || has("clflushopt") {
+            assert!(has("3dnowprefetch"), "CLWB or CLFLUSHOPT without PREFETCHW");
+        } else {
+            println!(
+                "SKIPPED: prefetchw_comes_with_clwb (this CPU has neither CLWB nor CLFLUSHOPT)"
+            );
+        }
+    }
+
     #[test]
     fn names_list_what_is_present() {
         let f = Features {
