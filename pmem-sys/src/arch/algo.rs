@@ -425,10 +425,11 @@ pub(crate) const BLOCKS_UP_TO: usize = 2 * FLUSH_CHUNK;
 /// next one are asked for ([`Flush::prefetch_for_store`]), so their
 /// ownership requests overlap the write-backs. Measured through
 /// libpmem.so.1 against PMDK on the Xeon (BENCHMARKS.md, "TEMPORAL copies:
-/// blocks and chunks"): fio's `direct=0` 4 KiB writes 1.5x PMDK's
-/// bandwidth where 2 KiB blocks gave 0.95x and plain 1 KiB chunks 1.07x;
-/// cold 4-64 KiB copies 0.84-1.05x PMDK's time where plain chunks gave
-/// 0.86-1.16x.
+/// blocks and chunks"): fio's `direct=0` 4 KiB writes (a file the L3
+/// holds) 1.47x PMDK's bandwidth, where 2 KiB blocks gave 0.94x and plain
+/// 1 KiB chunks 1.07x; cold 4-64 KiB copies 0.88-1.01x PMDK's time with
+/// AVX-512 and 0.93-0.95x with AVX2, where plain chunks gave 0.87-1.16x
+/// and 1.03-1.08x.
 ///
 /// # Safety
 /// As [`store_temporal`]; the instruction of `F` is available.

@@ -87,7 +87,7 @@ macro_rules! vector {
 /// Loads every register named, then stores every one: each tier's
 /// `copy_block`. In assembly because the order is the point: LLVM turns
 /// the same loads and stores written with intrinsics into a loop of four
-/// loads and four stores (BENCHMARKS.md, "TEMPORAL copies in blocks").
+/// loads and four stores (BENCHMARKS.md, "TEMPORAL copies: blocks and chunks").
 macro_rules! load_all_then_store_all {
     ($mov:literal, $d:expr, $s:expr, $(($reg:tt, $off:literal)),*) => {
         core::arch::asm!(
