@@ -382,17 +382,18 @@ pub unsafe extern "C" fn pmem_persist(addr: *const c_void, len: usize) {
 #[inline(never)]
 unsafe fn persist_slow(addr: *const c_void, len: usize) {
     init();
-    if !NO_FLUSH.load(Ordering::Relaxed) && !map::PAGE_MAPPINGS.load(Ordering::Relaxed) {
-        // SAFETY: the caller's contract.
-        unsafe { pmem_sys::arch_wb_cache_pmem(addr.cast(), len) };
+    if NO_FLUSH.load(Ordering::Relaxed) {
         drain();
-    } else if NO_FLUSH.load(Ordering::Relaxed) {
-        drain();
-    } else {
+    } else if map::PAGE_MAPPINGS.load(Ordering::Relaxed) {
         // void, as in PMDK: an msync error of a forced page-granular
         // mapping has nowhere to go.
         // SAFETY: the caller's contract.
         let _ = unsafe { pmem_sys::persist(addr.cast(), len) };
+    } else {
+        // The common path, on the first call.
+        // SAFETY: the caller's contract.
+        unsafe { pmem_sys::arch_wb_cache_pmem(addr.cast(), len) };
+        drain();
     }
 }
 
