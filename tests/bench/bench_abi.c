@@ -101,11 +101,12 @@ static char *next(struct lib *l, size_t n)
     return d;
 }
 
-enum kind { PERSIST, BATCH16, MEMSET, WB, FLAGS, REF_NT, REF_CLWB };
+enum kind { PERSIST, BATCH16, MEMSET, WB, FLAGS, REF_NT, REF_CLWB, REF_CLFLUSHOPT, REF_MOVDIR64B };
 
 /* The machine's floor for one small persist, without any library: n bytes
- * (a multiple of 8, at most a line) by MOVNTI then SFENCE, or by ordinary
- * stores, CLWB and SFENCE. */
+ * (a multiple of 8, at most a line) by MOVNTI then SFENCE, by ordinary
+ * stores, CLWB (or CLFLUSHOPT) and SFENCE, or a whole line by MOVDIR64B
+ * (a 64-byte direct store) and SFENCE. */
 static void ref_nt(char *d, size_t n)
 {
     for (size_t i = 0; i < n; i += 8)
@@ -118,6 +119,24 @@ __attribute__((target("clwb"))) static void ref_clwb(char *d, size_t n)
     for (size_t i = 0; i < n; i += 8)
         *(volatile uint64_t *)(d + i) = i + 1;
     _mm_clwb(d);
+    _mm_sfence();
+}
+
+__attribute__((target("clflushopt"))) static void ref_clflushopt(char *d, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8)
+        *(volatile uint64_t *)(d + i) = i + 1;
+    _mm_clflushopt(d);
+    _mm_sfence();
+}
+
+__attribute__((target("movdir64b"))) static void ref_movdir64b(char *d, size_t n)
+{
+    uint64_t line[8] __attribute__((aligned(64)));
+    for (size_t i = 0; i < 8; i++)
+        line[i] = i * 8 + 1; /* what the other reference rows store */
+    (void)n;                 /* always one whole line */
+    _movdir64b(d, line);
     _mm_sfence();
 }
 
@@ -152,12 +171,18 @@ static double batch(struct lib *l, enum kind k, size_t n, unsigned flags, size_t
         break;
     case REF_NT:
     case REF_CLWB:
+    case REF_CLFLUSHOPT:
+    case REF_MOVDIR64B:
         for (size_t i = 0; i < ops; i++) {
             d = next(l, n);
             if (k == REF_NT)
                 ref_nt(d, n);
-            else
+            else if (k == REF_CLWB)
                 ref_clwb(d, n);
+            else if (k == REF_CLFLUSHOPT)
+                ref_clflushopt(d, n);
+            else
+                ref_movdir64b(d, n);
         }
         break;
     case FLAGS:
@@ -209,7 +234,7 @@ static void row(const char *key, const char *label, enum kind k, size_t n, unsig
         else if (k == WB)
             for (size_t i = 0; i < n / 8; i++)
                 ok &= ((uint64_t *)last[w])[i] == i * 3 + 1;
-        else if (k == REF_NT || k == REF_CLWB)
+        else if (k >= REF_NT)
             for (size_t i = 0; i < n; i += 8)
                 ok &= *(uint64_t *)(last[w] + i) == i + 1;
         else
@@ -305,6 +330,15 @@ int main(int argc, char **argv)
             row("ref_clwb", "(reference) stores + CLWB + SFENCE, no library", REF_CLWB, n, 0);
     else
         printf("\nSKIPPED: the CLWB reference rows (no CLWB on this CPU)\n");
+    if (b & (1u << 23)) /* CPUID.7.0:EBX.CLFLUSHOPT */
+        for (size_t n = 8; n <= 64; n *= 8)
+            row("ref_cfo", "(reference) stores + CLFLUSHOPT + SFENCE, no library", REF_CLFLUSHOPT, n, 0);
+    else
+        printf("\nSKIPPED: the CLFLUSHOPT reference rows (no CLFLUSHOPT on this CPU)\n");
+    if (c & (1u << 28)) /* CPUID.7.0:ECX.MOVDIR64B */
+        row("ref_md64", "(reference) MOVDIR64B + SFENCE, no library", REF_MOVDIR64B, 64, 0);
+    else
+        printf("\nSKIPPED: the MOVDIR64B reference row (no MOVDIR64B on this CPU)\n");
 
     for (int w = 0; w < 2; w++)
         libs[w].unmap(libs[w].base, FILE_LEN);

@@ -122,7 +122,7 @@ def main():
             limit = 0.7 if key == "abi_persist" and n <= 64 else 1.0
             r = ours / pmdk
             p(f"| {key[4:]} {size_name(n)} ≤ {limit:.1f}× PMDK time | {ours:.1f} / {pmdk:.1f} ns = {r:.2f}× | {verdict(r <= limit)} |")
-        for key in ("abi_ref_nt", "abi_ref_clwb"):
+        for key in ("abi_ref_nt", "abi_ref_clwb", "abi_ref_cfo", "abi_ref_md64"):
             for n in (8, 64):
                 if (key, n) in rows:
                     ref = rows[(key, n)][0]
