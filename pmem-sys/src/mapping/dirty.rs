@@ -4,7 +4,7 @@
 //! the void `wmb_pmem()` is kept for the thread and reported by the next
 //! `pmem_sys_drain()` or `pmem_sys_persist()`.
 
-use super::{Granularity, regions_overlapping, sys};
+use super::{page_granular_parts, sys};
 use crate::Error;
 use std::cell::{Cell, RefCell};
 
@@ -117,15 +117,9 @@ pub(crate) fn sync_dirty() {
         return;
     }
     for (s, e) in merge_pages(ranges, sys::page_size()) {
-        // Clip to each page-granular mapping still registered there: a
-        // merged range may span neighbouring mappings (mmap places them
-        // next to each other), and a range of a mapping unmapped since the
-        // store needs no sync and must not be touched.
-        for region in regions_overlapping(s, e) {
-            if region.granularity != Granularity::Page {
-                continue;
-            }
-            let (s, e) = (s.max(region.start), e.min(region.start + region.map_len));
+        // A range of a mapping unmapped since the store must not be
+        // touched.
+        for (s, e) in page_granular_parts(s, e) {
             match sys::msync(s, e - s) {
                 Ok(()) => {}
                 // ENOMEM: no longer mapped. Another thread unmapped the
@@ -200,6 +194,7 @@ pub fn has_dirty() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Granularity;
 
     thread_local! {
         /// How many times this thread's list was merged.

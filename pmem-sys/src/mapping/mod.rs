@@ -15,7 +15,7 @@ pub use registry::{
     Region, granularity, mapping_size, reason, reason_text, region_at, unmap, unmap_range,
 };
 pub(crate) use registry::{
-    Route, msync_page_parts, msync_range, no_special_mappings, regions_overlapping, route,
+    Route, msync_page_parts, msync_range, no_special_mappings, page_granular_parts, route,
 };
 pub use sys::page_size;
 

@@ -175,7 +175,7 @@ pub(crate) enum Route {
 /// mapping exists this is one load, no seqlock.
 #[inline(always)]
 pub(crate) fn route(addr: usize, n: usize) -> Route {
-    if SPECIAL_TABLE.len.load(Ordering::Acquire) == 0 {
+    if no_special_mappings() {
         return Route::WriteBack;
     }
     special_route(addr, n)
@@ -404,14 +404,22 @@ pub(crate) fn msync_range(call: &str, addr: usize, n: usize) -> Result<(), Error
 /// msyncs the parts of `[addr, addr + n)` that lie in page-granular
 /// mappings, each page-rounded (a [`Route::Mixed`] range).
 pub(crate) fn msync_page_parts(call: &str, addr: usize, n: usize) -> Result<(), Error> {
-    let end = addr.saturating_add(n);
-    for r in regions_overlapping(addr, end) {
-        if r.granularity == Granularity::Page {
-            let (s, e) = (addr.max(r.start), end.min(r.start + r.map_len));
-            msync_range(call, s, e - s)?;
-        }
+    for (s, e) in page_granular_parts(addr, addr.saturating_add(n)) {
+        msync_range(call, s, e - s)?;
     }
     Ok(())
+}
+
+/// The parts of `[start, end)` that lie in page-granular mappings still
+/// registered, in address order: a range may span neighbouring mappings
+/// (mmap places them side by side), and a part whose mapping is gone needs
+/// no sync.
+pub(crate) fn page_granular_parts(start: usize, end: usize) -> Vec<(usize, usize)> {
+    regions_overlapping(start, end)
+        .iter()
+        .filter(|r| r.granularity == Granularity::Page)
+        .map(|r| (start.max(r.start), end.min(r.start + r.map_len)))
+        .collect()
 }
 
 #[cfg(test)]
